@@ -1,0 +1,1 @@
+"""The ``cfa`` command line."""

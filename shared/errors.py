@@ -1,0 +1,126 @@
+"""The error tree of the platform.
+
+Every error a user can see is a ``CfaError``: it says what was wrong (``str(err)``) and what to do
+(``err.advice``), and maps to a documented process exit code. The first split is the one callers act on:
+
+    CfaError
+    ├── TerminalError            retrying the same request cannot help; a person must change something
+    │   ├── InvalidInput         bad slug, stack name, parameter, template, plan …           (exit 2)
+    │   ├── NotFoundError        tenant, stack, template or Coolify resource does not exist  (exit 3)
+    │   ├── PlanLimitError       the tenant's plan refuses the request                       (exit 4)
+    │   ├── ConflictError        state disagrees with the request (e.g. duplicates found)    (exit 5)
+    │   ├── ConfigurationError   settings missing or inconsistent                            (exit 6)
+    │   ├── AuthError            credentials rejected or missing permissions                 (exit 7)
+    │   └── RejectedError        the remote API refused the request as invalid               (exit 8)
+    └── RetryableError           the same request may succeed later                          (exit 75)
+        ├── UnavailableError     connection failure, timeout or 5xx
+        │   └── AmbiguousWriteError  a create may or may not have happened: look it up by name
+        ├── RateLimitedError     429; ``retry_after`` seconds
+        └── NotConvergedError    waited for a state (running, deleted) and it did not arrive in time
+
+Exit code 1 is reserved for bugs (an unexpected exception).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class CfaError(Exception):
+    """Base of every expected error. ``advice`` tells the operator what to do next."""
+
+    exit_code: ClassVar[int] = 1
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str, *, advice: str = "", details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.advice = advice
+        self.details: dict[str, Any] = details or {}
+
+    def one_line(self) -> str:
+        """The message and the advice on one line, as the CLI prints it."""
+        return f"{self.message} — {self.advice}" if self.advice else self.message
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__
+
+
+class TerminalError(CfaError):
+    """Retrying will not help; something must be changed first."""
+
+
+class InvalidInput(TerminalError):
+    exit_code = 2
+
+    def __init__(self, field: str, message: str, *, advice: str = "") -> None:
+        super().__init__(f"{field}: {message}", advice=advice, details={"field": field})
+        self.field = field
+
+
+class NotFoundError(TerminalError):
+    exit_code = 3
+
+
+class PlanLimitError(TerminalError):
+    exit_code = 4
+
+
+class ConflictError(TerminalError):
+    exit_code = 5
+
+
+class DuplicateResourcesError(ConflictError):
+    """More than one Coolify resource carries a name that must be unique to us: a human must pick one."""
+
+    def __init__(self, kind: str, name: str, uuids: list[str]) -> None:
+        super().__init__(
+            f"{len(uuids)} Coolify {kind}s are named {name!r} ({', '.join(uuids)}); refusing to create another",
+            advice=(
+                f"delete the extra {kind}s in Coolify (keep the one with the tenant's data), "
+                "then re-run the same command"
+            ),
+            details={"resource": kind, "name": name, "uuids": uuids},
+        )
+
+
+class ConfigurationError(TerminalError):
+    exit_code = 6
+
+
+class AuthError(TerminalError):
+    exit_code = 7
+
+
+class RejectedError(TerminalError):
+    exit_code = 8
+
+    def __init__(
+        self, message: str, *, advice: str = "", field_errors: dict[str, list[str]] | None = None
+    ) -> None:
+        super().__init__(message, advice=advice, details={"field_errors": field_errors or {}})
+        self.field_errors: dict[str, list[str]] = field_errors or {}
+
+
+class RetryableError(CfaError):
+    exit_code = 75  # EX_TEMPFAIL
+    retryable = True
+
+
+class UnavailableError(RetryableError):
+    pass
+
+
+class AmbiguousWriteError(UnavailableError):
+    """A create request failed in a way that does not tell whether it was applied."""
+
+
+class RateLimitedError(RetryableError):
+    def __init__(self, message: str, *, retry_after: float, advice: str = "") -> None:
+        super().__init__(message, advice=advice, details={"retry_after": retry_after})
+        self.retry_after = retry_after
+
+
+class NotConvergedError(RetryableError):
+    pass

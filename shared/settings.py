@@ -1,0 +1,134 @@
+"""The one settings model of the platform (environment variables with the ``CFA_`` prefix).
+
+Load it once at process start with :func:`load_settings` and pass it down; nothing else reads
+``os.environ``. Secrets are ``SecretStr`` so that they print as ``**********``.
+"""
+
+from __future__ import annotations
+
+import getpass
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PLAN_MAX_STACKS = {"starter": 2, "team": 10, "business": 25}
+
+
+class Settings(BaseSettings):
+    """All configuration. Field names map to ``CFA_<NAME>`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="CFA_", extra="ignore", frozen=True)
+
+    # --- Coolify -------------------------------------------------------------------------------------
+    coolify_url: AnyHttpUrl | None = Field(
+        default=None, description="Coolify base URL; the client appends /api/v1. Unset: dry-run."
+    )
+    coolify_token: SecretStr | None = Field(default=None, description="Coolify API token (read, write, deploy).")
+    coolify_server_uuid: str | None = Field(
+        default=None, description="Server to deploy on; default: the first usable and reachable one."
+    )
+    coolify_destination_uuid: str | None = Field(
+        default=None, description="Destination (Docker network); needed only if the server has several."
+    )
+    coolify_rate_limit_per_minute: int = Field(
+        default=190, ge=1, description="Client-side request budget, kept under Coolify's 200/min default."
+    )
+    coolify_timeout_seconds: float = Field(default=30.0, gt=0, description="Per-request timeout.")
+    coolify_max_attempts: int = Field(default=5, ge=1, description="Attempts for retryable requests.")
+
+    # --- PocketBase ----------------------------------------------------------------------------------
+    pocketbase_url: AnyHttpUrl | None = Field(
+        default=None, description="PocketBase URL; unset: an embedded PocketBase under CFA_DATA_DIR."
+    )
+    pocketbase_email: str | None = Field(default=None, description="PocketBase superuser email.")
+    pocketbase_password: SecretStr | None = Field(default=None, description="PocketBase superuser password.")
+    data_dir: Path = Field(default=Path(".cfa"), description="Local state: embedded PocketBase, monitor state.")
+
+    # --- Provisioning --------------------------------------------------------------------------------
+    base_domain: str | None = Field(
+        default=None, description="Public hostnames are <stack>-<tenant>.<base domain>."
+    )
+    router_url: AnyHttpUrl | None = Field(
+        default=None, description="The CloudFreedom Router (OpenAI-compatible base URL, e.g. https://r/v1)."
+    )
+    templates_dir: Path = Field(default=REPO_ROOT / "templates", description="The stack template catalog.")
+    plan_max_stacks: Annotated[dict[str, int], NoDecode] = Field(
+        default_factory=lambda: dict(DEFAULT_PLAN_MAX_STACKS),
+        description='Stacks per plan, e.g. "starter=2,team=10,business=25".',
+    )
+    provision_wait_seconds: float = Field(
+        default=180.0, ge=0, description="How long provision/resume wait for running:healthy (0: do not wait)."
+    )
+    delete_wait_seconds: float = Field(default=300.0, ge=0, description="How long delete waits for Coolify.")
+    poll_interval_seconds: float = Field(default=2.0, gt=0, description="Status polling interval.")
+    actor: str = Field(
+        default_factory=lambda: f"cli:{_current_user()}", description="Who is acting, for the audit trail."
+    )
+    log_level: str = Field(default="INFO", description="Log level of the JSON logs on stderr.")
+
+    # --- Monitor -------------------------------------------------------------------------------------
+    apprise_urls: SecretStr | None = Field(
+        default=None, description="Apprise URLs, space or comma separated (they embed tokens)."
+    )
+    apprise_config: Path | None = Field(default=None, description="An Apprise config file instead of URLs.")
+    runbook_base_url: str = Field(
+        default="https://git.cloudfreedom.example/agents/blob/main/",
+        description="Alerts link to <this>runbooks/<kind>.md.",
+    )
+
+    @field_validator("plan_max_stacks", mode="before")
+    @classmethod
+    def _parse_plan_max_stacks(cls, value: object) -> object:
+        if isinstance(value, str):
+            parsed: dict[str, int] = {}
+            for part in value.replace(";", ",").split(","):
+                if not part.strip():
+                    continue
+                name, sep, number = part.partition("=")
+                if not sep or not number.strip().isdigit():
+                    raise ValueError(f"expected plan=count pairs, got {part.strip()!r}")
+                parsed[name.strip()] = int(number)
+            return parsed
+        return value
+
+    @field_validator("base_domain")
+    @classmethod
+    def _check_base_domain(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().lower().rstrip(".")
+        labels = value.split(".")
+        if len(labels) < 2 or not all(
+            label and len(label) <= 63 and label.replace("-", "").isalnum() and label.isascii()
+            for label in labels
+        ):
+            raise ValueError(f"{value!r} is not a DNS domain like agents.example.com")
+        return value
+
+    @property
+    def coolify_dry_run(self) -> bool:
+        """With no Coolify URL every Coolify write is only shown, never sent."""
+        return self.coolify_url is None
+
+    @property
+    def coolify_api_base(self) -> str | None:
+        if self.coolify_url is None:
+            return None
+        return str(self.coolify_url).rstrip("/") + "/api/v1"
+
+
+def _current_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+@lru_cache(maxsize=1)
+def load_settings() -> Settings:
+    """The process-wide settings, read from the environment once."""
+    return Settings()
