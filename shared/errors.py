@@ -76,7 +76,8 @@ class DuplicateResourcesError(ConflictError):
 
     def __init__(self, kind: str, name: str, uuids: list[str]) -> None:
         super().__init__(
-            f"{len(uuids)} Coolify {kind}s are named {name!r} ({', '.join(uuids)}); refusing to create another",
+            f"{len(uuids)} Coolify {kind}s are named {name!r} ({', '.join(uuids)}); "
+            "refusing to create another",
             advice=(
                 f"delete the extra {kind}s in Coolify (keep the one with the tenant's data), "
                 "then re-run the same command"

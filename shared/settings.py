@@ -27,7 +27,9 @@ class Settings(BaseSettings):
     coolify_url: AnyHttpUrl | None = Field(
         default=None, description="Coolify base URL; the client appends /api/v1. Unset: dry-run."
     )
-    coolify_token: SecretStr | None = Field(default=None, description="Coolify API token (read, write, deploy).")
+    coolify_token: SecretStr | None = Field(
+        default=None, description="Coolify API token (read, write, deploy)."
+    )
     coolify_server_uuid: str | None = Field(
         default=None, description="Server to deploy on; default: the first usable and reachable one."
     )
@@ -46,7 +48,9 @@ class Settings(BaseSettings):
     )
     pocketbase_email: str | None = Field(default=None, description="PocketBase superuser email.")
     pocketbase_password: SecretStr | None = Field(default=None, description="PocketBase superuser password.")
-    data_dir: Path = Field(default=Path(".cfa"), description="Local state: embedded PocketBase, monitor state.")
+    data_dir: Path = Field(
+        default=Path(".cfa"), description="Local state: embedded PocketBase, monitor state."
+    )
 
     # --- Provisioning --------------------------------------------------------------------------------
     base_domain: str | None = Field(
@@ -61,7 +65,9 @@ class Settings(BaseSettings):
         description='Stacks per plan, e.g. "starter=2,team=10,business=25".',
     )
     provision_wait_seconds: float = Field(
-        default=180.0, ge=0, description="How long provision/resume wait for running:healthy (0: do not wait)."
+        default=180.0,
+        ge=0,
+        description="How long provision/resume wait for running:healthy (0: do not wait).",
     )
     delete_wait_seconds: float = Field(default=300.0, ge=0, description="How long delete waits for Coolify.")
     poll_interval_seconds: float = Field(default=2.0, gt=0, description="Status polling interval.")

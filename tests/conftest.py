@@ -10,6 +10,8 @@ import structlog
 
 from shared import redaction
 
+pytest_plugins = ["tests.pocketbase_fixture"]
+
 
 @pytest.fixture(autouse=True)
 def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,1 @@
+"""PocketBase: a thin async client, safe filters, the schema migration and the embedded server."""

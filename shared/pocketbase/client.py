@@ -1,0 +1,282 @@
+"""A thin async PocketBase client: superuser auth, records, collections import.
+
+Auth: PocketBase treats an expired or invalid token as a *guest* instead of failing (lists come back
+empty, writes get 403). So the client decodes the JWT's ``exp`` and logs in again shortly before it
+runs out, and treats any 401/403 as "log in again, then retry once".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+from pydantic import SecretStr
+
+from shared.errors import AuthError, ConflictError, InvalidInput, NotFoundError, UnavailableError
+from shared.logging import get_logger
+
+log = get_logger()
+
+# Log in again this long before the token's ``exp``.
+_REFRESH_MARGIN_SECONDS = 300
+_MAX_PER_PAGE = 1000  # PocketBase silently caps perPage here.
+
+Record = dict[str, Any]
+
+
+class PocketBaseError(UnavailableError):
+    """An unexpected answer from PocketBase (5xx, malformed body, unreachable)."""
+
+
+class RecordValidationError(InvalidInput):
+    """PocketBase refused a record: ``field_errors`` maps field → code (e.g. ``validation_not_unique``)."""
+
+    def __init__(self, collection: str, field_errors: dict[str, str], message: str) -> None:
+        fields = ", ".join(f"{k} ({v})" for k, v in sorted(field_errors.items())) or message
+        super().__init__(collection, f"PocketBase rejected the record: {fields}")
+        self.field_errors = field_errors
+
+    @property
+    def not_unique(self) -> bool:
+        return any(code == "validation_not_unique" for code in self.field_errors.values())
+
+
+class PocketBase:
+    """Superuser client for one PocketBase instance. Use as ``async with PocketBase(...) as pb``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        email: str,
+        password: SecretStr,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 10.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._email = email
+        self._password = password
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            transport=transport,
+            timeout=timeout,
+            headers={"Accept": "application/json"},
+        )
+        self._token: str | None = None
+        self._token_exp = 0.0
+        self._auth_lock = asyncio.Lock()
+        self._clock = clock
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # --- auth ----------------------------------------------------------------------------------------
+
+    async def login(self) -> None:
+        """Log in with the superuser password; raises ``AuthError`` with advice when refused."""
+        try:
+            response = await self._http.post(
+                "/api/collections/_superusers/auth-with-password",
+                json={"identity": self._email, "password": self._password.get_secret_value()},
+            )
+        except httpx.HTTPError as err:
+            raise PocketBaseError(
+                f"PocketBase at {self.base_url} is unreachable ({type(err).__name__})",
+                advice="check CFA_POCKETBASE_URL and that PocketBase is running",
+            ) from err
+        if response.status_code in (400, 401, 403):
+            raise AuthError(
+                f"PocketBase refused the superuser login for {self._email}",
+                advice="check CFA_POCKETBASE_EMAIL / CFA_POCKETBASE_PASSWORD (a superuser account)",
+            )
+        if response.status_code == 429:
+            raise PocketBaseError(
+                "PocketBase rate-limited the superuser login", advice="retry in a few seconds"
+            )
+        self._raise_for_status(response, "login")
+        token = str(response.json()["token"])
+        self._token = token
+        self._token_exp = _jwt_exp(token)
+        log.debug("pocketbase.logged_in", expires_in=round(self._token_exp - self._clock()))
+
+    async def _auth_header(self) -> dict[str, str]:
+        async with self._auth_lock:
+            if self._token is None or self._clock() > self._token_exp - _REFRESH_MARGIN_SECONDS:
+                await self.login()
+        assert self._token is not None
+        return {"Authorization": self._token}
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send an authenticated request; on 401/403 log in again and retry exactly once."""
+        for attempt in (1, 2):
+            headers = await self._auth_header()
+            try:
+                response = await self._http.request(method, path, headers=headers, **kwargs)
+            except httpx.HTTPError as err:
+                raise PocketBaseError(
+                    f"PocketBase {method} {path} failed ({type(err).__name__})",
+                    advice="check that PocketBase is running and reachable",
+                ) from err
+            if response.status_code in (401, 403) and attempt == 1:
+                log.info("pocketbase.relogin", status=response.status_code)
+                async with self._auth_lock:
+                    self._token = None
+                continue
+            return response
+        return response
+
+    # --- records -------------------------------------------------------------------------------------
+
+    async def list_records(
+        self,
+        collection: str,
+        *,
+        filter: str | None = None,
+        sort: str | None = None,
+        limit: int | None = None,
+    ) -> list[Record]:
+        """All records matching ``filter`` (built with ``pb_filter``), across pages, up to ``limit``."""
+        records: list[Record] = []
+        page = 1
+        per_page = min(limit or _MAX_PER_PAGE, _MAX_PER_PAGE)
+        while True:
+            params: dict[str, str | int] = {"page": page, "perPage": per_page, "skipTotal": 1}
+            if filter:
+                params["filter"] = filter
+            if sort:
+                params["sort"] = sort
+            response = await self.request("GET", f"/api/collections/{collection}/records", params=params)
+            self._raise_for_status(response, f"list {collection}")
+            items: list[Record] = response.json()["items"]
+            records.extend(items)
+            if len(items) < per_page or (limit is not None and len(records) >= limit):
+                return records[:limit] if limit is not None else records
+            page += 1
+
+    async def first(self, collection: str, filter: str, *, sort: str | None = None) -> Record | None:
+        items = await self.list_records(collection, filter=filter, sort=sort, limit=1)
+        return items[0] if items else None
+
+    async def get_record(self, collection: str, record_id: str) -> Record:
+        response = await self.request("GET", f"/api/collections/{collection}/records/{record_id}")
+        if response.status_code == 404:
+            raise NotFoundError(f"no {collection} record {record_id}")
+        self._raise_for_status(response, f"get {collection}")
+        record: Record = response.json()
+        return record
+
+    async def create_record(self, collection: str, data: Record) -> Record:
+        response = await self.request("POST", f"/api/collections/{collection}/records", json=data)
+        self._raise_for_status(response, f"create {collection}", collection=collection)
+        record: Record = response.json()
+        return record
+
+    async def update_record(self, collection: str, record_id: str, data: Record) -> Record:
+        response = await self.request(
+            "PATCH", f"/api/collections/{collection}/records/{record_id}", json=data
+        )
+        if response.status_code == 404:
+            raise NotFoundError(f"no {collection} record {record_id}")
+        self._raise_for_status(response, f"update {collection}", collection=collection)
+        record: Record = response.json()
+        return record
+
+    async def delete_record(self, collection: str, record_id: str) -> None:
+        response = await self.request("DELETE", f"/api/collections/{collection}/records/{record_id}")
+        if response.status_code == 404:
+            return
+        self._raise_for_status(response, f"delete {collection}")
+
+    # --- collections ---------------------------------------------------------------------------------
+
+    async def get_collection(self, name: str) -> Record | None:
+        response = await self.request("GET", f"/api/collections/{name}")
+        if response.status_code == 404:
+            return None
+        self._raise_for_status(response, f"get collection {name}")
+        collection: Record = response.json()
+        return collection
+
+    async def import_collections(self, collections: list[Record]) -> None:
+        """Create or update collections in one transaction; never deletes anything (deleteMissing=false)."""
+        response = await self.request(
+            "PUT", "/api/collections/import", json={"collections": collections, "deleteMissing": False}
+        )
+        if response.status_code == 400:
+            raise ConflictError(
+                f"PocketBase refused the schema import: {_error_text(response)}",
+                advice="the existing collections conflict with ours; see the message for the field",
+            )
+        self._raise_for_status(response, "import collections")
+
+    async def health(self) -> bool:
+        try:
+            response = await self._http.get("/api/health")
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+    # --- errors --------------------------------------------------------------------------------------
+
+    def _raise_for_status(self, response: httpx.Response, action: str, *, collection: str = "") -> None:
+        if response.status_code < 400:
+            return
+        if response.status_code == 400 and collection:
+            body = _json(response)
+            data = body.get("data") if isinstance(body, dict) else None
+            field_errors = {
+                str(field): str(err.get("code", "invalid"))
+                for field, err in (data or {}).items()
+                if isinstance(err, dict)
+            }
+            raise RecordValidationError(collection, field_errors, _error_text(response))
+        if response.status_code in (401, 403):
+            raise AuthError(
+                f"PocketBase denied {action} ({response.status_code}: {_error_text(response)})",
+                advice="the account must be a PocketBase superuser",
+            )
+        if response.status_code == 404:
+            raise NotFoundError(f"PocketBase: {action}: not found", advice="run `cfa pb migrate` first")
+        raise PocketBaseError(f"PocketBase {action} failed: {response.status_code} {_error_text(response)}")
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _error_text(response: httpx.Response) -> str:
+    body = _json(response)
+    if isinstance(body, dict):
+        message = str(body.get("message", ""))
+        data = body.get("data")
+        if data:
+            return f"{message} {json.dumps(data, sort_keys=True)}".strip()
+        return message
+    return response.text[:200]
+
+
+def _jwt_exp(token: str) -> float:
+    try:
+        payload = token.split(".")[1]
+        payload += "=" * (-len(payload) % 4)
+        return float(json.loads(base64.urlsafe_b64decode(payload))["exp"])
+    except (IndexError, KeyError, ValueError) as err:
+        raise PocketBaseError("PocketBase returned a token that is not a JWT with exp") from err

@@ -1,0 +1,290 @@
+"""The PocketBase collections the platform owns, and an idempotent, non-destructive migration.
+
+``migrate`` creates what is missing and adds missing fields and indexes to collections that already
+exist (CloudFreedom may already have a ``tenants`` collection): it never drops a field, an index or a
+collection, and never changes an existing field's type. Re-running it changes nothing.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.errors import ConflictError
+from shared.pocketbase.client import PocketBase, Record
+
+TENANT_STATUSES = ["active", "suspended", "deleted"]
+STACK_DESIRED_STATES = ["running", "suspended", "deleted"]
+STACK_STATUSES = [
+    "pending",
+    "provisioning",
+    "running",
+    "degraded",
+    "suspended",
+    "failed",
+    "deleting",
+    "deleted",
+]
+AUDIT_OUTCOMES = ["ok", "refused", "failed"]
+
+SLUG_PATTERN = "^[a-z][a-z0-9-]{1,28}[a-z0-9]$"
+
+
+def collection_id(name: str, kind: str = "base") -> str:
+    """PocketBase's own default id for a collection: stable, so relations can be declared up front."""
+    return f"pbc_{zlib.crc32(f'{kind}{name}'.encode())}"
+
+
+def _text(
+    name: str, *, required: bool = False, max: int = 0, pattern: str = "", hidden: bool = False
+) -> Record:
+    return {
+        "name": name,
+        "type": "text",
+        "required": required,
+        "max": max,
+        "pattern": pattern,
+        "hidden": hidden,
+    }
+
+
+def _select(name: str, values: list[str], *, required: bool = False) -> Record:
+    return {"name": name, "type": "select", "required": required, "maxSelect": 1, "values": values}
+
+
+def _json(name: str, *, hidden: bool = False) -> Record:
+    return {"name": name, "type": "json", "maxSize": 0, "hidden": hidden}
+
+
+def _number(name: str, *, only_int: bool = True, min: float | None = None) -> Record:
+    return {"name": name, "type": "number", "onlyInt": only_int, "min": min}
+
+
+def _date(name: str) -> Record:
+    return {"name": name, "type": "date"}
+
+
+def _autodates() -> list[Record]:
+    return [
+        {"name": "created", "type": "autodate", "onCreate": True, "onUpdate": False},
+        {"name": "updated", "type": "autodate", "onCreate": True, "onUpdate": True},
+    ]
+
+
+def _superuser_only(name: str) -> Record:
+    return {
+        "name": name,
+        "type": "base",
+        "listRule": None,
+        "viewRule": None,
+        "createRule": None,
+        "updateRule": None,
+        "deleteRule": None,
+    }
+
+
+def tenants_collection() -> Record:
+    return {
+        **_superuser_only("tenants"),
+        "fields": [
+            _text("slug", required=True, max=30, pattern=SLUG_PATTERN),
+            _text("name", required=True, max=200),
+            _text("plan", required=True, max=40),
+            _select("status", TENANT_STATUSES),
+            _number("max_stacks", min=0),
+            _text("coolify_project_uuid", max=64),
+            _date("project_create_pending_at"),
+            _text("last_error", max=2000),
+            *_autodates(),
+        ],
+        "indexes": ["CREATE UNIQUE INDEX idx_tenants_slug ON tenants (slug)"],
+    }
+
+
+def stacks_collection(tenants_id: str) -> Record:
+    return {
+        **_superuser_only("stacks"),
+        "fields": [
+            {
+                "name": "tenant",
+                "type": "relation",
+                "required": True,
+                "collectionId": tenants_id,
+                "cascadeDelete": False,
+                "minSelect": 0,
+                "maxSelect": 1,
+            },
+            _text("name", required=True, max=30, pattern=SLUG_PATTERN),
+            _text("template", required=True, max=60),
+            _json("params"),
+            _select("desired_state", STACK_DESIRED_STATES, required=True),
+            _select("status", STACK_STATUSES, required=True),
+            _text("coolify_service_uuid", max=64),
+            _text("server_uuid", max=64),
+            _text("fqdn", max=300),
+            _text("coolify_status", max=80),
+            _text("compose_sha256", max=64),
+            _text("env_sha256", max=64),
+            _date("service_create_pending_at"),
+            _text("last_error", max=2000),
+            *_autodates(),
+        ],
+        "indexes": ["CREATE UNIQUE INDEX idx_stacks_tenant_name ON stacks (tenant, name)"],
+    }
+
+
+def stack_secrets_collection(stacks_id: str) -> Record:
+    """Secret values per stack. Superuser-only and hidden: never in ``stacks.params``, never logged."""
+    return {
+        **_superuser_only("stack_secrets"),
+        "fields": [
+            {
+                "name": "stack",
+                "type": "relation",
+                "required": True,
+                "collectionId": stacks_id,
+                "cascadeDelete": True,
+                "minSelect": 0,
+                "maxSelect": 1,
+            },
+            _json("values", hidden=True),
+            *_autodates(),
+        ],
+        "indexes": ["CREATE UNIQUE INDEX idx_stack_secrets_stack ON stack_secrets (stack)"],
+    }
+
+
+def audit_events_collection() -> Record:
+    """Append-only trail: only superusers may create, and nothing may update or delete (rules null)."""
+    return {
+        **_superuser_only("audit_events"),
+        "fields": [
+            {"name": "time", "type": "autodate", "onCreate": True, "onUpdate": False},
+            _text("actor", required=True, max=200),
+            _text("action", required=True, max=100),
+            _text("tenant", max=30),
+            _text("stack", max=30),
+            _select("outcome", AUDIT_OUTCOMES, required=True),
+            _text("operation_id", max=40),
+            _json("details"),
+        ],
+        "indexes": [
+            "CREATE INDEX idx_audit_events_tenant ON audit_events (tenant)",
+            "CREATE INDEX idx_audit_events_time ON audit_events (time)",
+        ],
+    }
+
+
+def operation_locks_collection() -> Record:
+    """One row per held lock; the unique ``key`` index makes taking a lock atomic across processes."""
+    return {
+        **_superuser_only("operation_locks"),
+        "fields": [
+            _text("key", required=True, max=100),
+            _text("owner", required=True, max=100),
+            _date("expires_at"),
+            *_autodates(),
+        ],
+        "indexes": ["CREATE UNIQUE INDEX idx_operation_locks_key ON operation_locks (key)"],
+    }
+
+
+@dataclass
+class MigrationReport:
+    created: list[str] = field(default_factory=list)
+    fields_added: dict[str, list[str]] = field(default_factory=dict)
+    indexes_added: dict[str, list[str]] = field(default_factory=dict)
+    kept_foreign_fields: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.fields_added or self.indexes_added)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "changed": self.changed,
+            "created": self.created,
+            "fields_added": self.fields_added,
+            "indexes_added": self.indexes_added,
+            "kept_foreign_fields": self.kept_foreign_fields,
+        }
+
+
+def _index_name(sql: str) -> str:
+    words = sql.replace("(", " ").split()
+    upper = [w.upper() for w in words]
+    position = upper.index("INDEX") + 1
+    if upper[position : position + 3] == ["IF", "NOT", "EXISTS"]:
+        position += 3
+    return words[position]
+
+
+def _merge(existing: Record, wanted: Record, report: MigrationReport) -> Record | None:
+    """``existing`` with ``wanted``'s missing fields and indexes appended, or None if nothing is missing."""
+    name = str(wanted["name"])
+    have = {str(f["name"]): f for f in existing.get("fields", [])}
+    missing = [f for f in wanted["fields"] if f["name"] not in have]
+    for wanted_field in wanted["fields"]:
+        current = have.get(str(wanted_field["name"]))
+        if current is not None and current["type"] != wanted_field["type"]:
+            compatible = {wanted_field["type"], current["type"]} <= {"text", "select"}
+            if not compatible:
+                raise ConflictError(
+                    f"collection {name}: field {wanted_field['name']!r} is a {current['type']}, "
+                    f"the platform needs a {wanted_field['type']}",
+                    advice="rename or convert that field in the PocketBase dashboard, then re-run migrate",
+                )
+    ours = {str(f["name"]) for f in wanted["fields"]}
+    foreign = sorted(n for n, f in have.items() if n not in ours and not f.get("system"))
+    if foreign:
+        report.kept_foreign_fields[name] = foreign
+    have_indexes = {_index_name(sql) for sql in existing.get("indexes", [])}
+    missing_indexes = [sql for sql in wanted.get("indexes", []) if _index_name(sql) not in have_indexes]
+    if not missing and not missing_indexes:
+        return None
+    if missing:
+        report.fields_added[name] = [str(f["name"]) for f in missing]
+    if missing_indexes:
+        report.indexes_added[name] = [_index_name(sql) for sql in missing_indexes]
+    return {
+        "id": existing["id"],
+        "name": name,
+        "type": existing["type"],
+        "fields": [*existing["fields"], *missing],
+        "indexes": [*existing.get("indexes", []), *missing_indexes],
+    }
+
+
+async def migrate(pb: PocketBase, extra: list[Record] | None = None) -> MigrationReport:
+    """Bring the platform's collections up to date; see the module docstring for the guarantees."""
+    report = MigrationReport()
+    tenants = await pb.get_collection("tenants")
+    tenants_id = str(tenants["id"]) if tenants else collection_id("tenants")
+    stacks = await pb.get_collection("stacks")
+    stacks_id = str(stacks["id"]) if stacks else collection_id("stacks")
+    wanted = [
+        tenants_collection(),
+        stacks_collection(tenants_id),
+        stack_secrets_collection(stacks_id),
+        audit_events_collection(),
+        operation_locks_collection(),
+        *(extra or []),
+    ]
+    payload: list[Record] = []
+    for collection in wanted:
+        existing = tenants if collection["name"] == "tenants" else None
+        if collection["name"] == "stacks":
+            existing = stacks
+        elif existing is None and collection["name"] != "tenants":
+            existing = await pb.get_collection(str(collection["name"]))
+        if existing is None:
+            payload.append({"id": collection_id(str(collection["name"])), **collection})
+            report.created.append(str(collection["name"]))
+            continue
+        merged = _merge(existing, collection, report)
+        if merged is not None:
+            payload.append(merged)
+    if payload:
+        await pb.import_collections(payload)
+    return report

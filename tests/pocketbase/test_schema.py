@@ -1,0 +1,85 @@
+"""The schema migration against a real PocketBase: create, idempotent, additive on foreign collections."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.errors import ConflictError
+from shared.pocketbase.client import PocketBase
+from shared.pocketbase.embedded import PocketBaseServer
+from shared.pocketbase.schema import migrate
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_creates_all_collections_then_changes_nothing(pocketbase_empty: PocketBaseServer) -> None:
+    """The first run creates every collection; a second run reports no change."""
+    async with PocketBase(pocketbase_empty.url, pocketbase_empty.email, pocketbase_empty.password) as pb:
+        first = await migrate(pb)
+        second = await migrate(pb)
+        stacks = await pb.get_collection("stacks")
+    assert sorted(first.created) == ["audit_events", "operation_locks", "stack_secrets", "stacks", "tenants"]
+    assert not second.changed
+    assert stacks is not None
+    assert "idx_stacks_tenant_name" in " ".join(stacks["indexes"])
+
+
+async def test_extends_an_existing_tenants_collection_without_dropping_anything(
+    pocketbase_empty: PocketBaseServer,
+) -> None:
+    """CloudFreedom's own tenants collection keeps its fields, rules and data; ours are added."""
+    async with PocketBase(pocketbase_empty.url, pocketbase_empty.email, pocketbase_empty.password) as pb:
+        response = await pb.request(
+            "POST",
+            "/api/collections",
+            json={
+                "name": "tenants",
+                "type": "base",
+                "listRule": "@request.auth.id != ''",
+                "fields": [
+                    {"name": "slug", "type": "text", "required": True},
+                    {"name": "billing_id", "type": "text"},
+                    {"name": "seats", "type": "number"},
+                ],
+                "indexes": ["CREATE INDEX idx_billing ON tenants (billing_id)"],
+            },
+        )
+        assert response.status_code == 200, response.text
+        existing = await pb.create_record("tenants", {"slug": "acme", "billing_id": "B-1", "seats": 3})
+
+        report = await migrate(pb)
+        after = await pb.get_collection("tenants")
+        record = await pb.get_record("tenants", existing["id"])
+        stacks = await pb.get_collection("stacks")
+
+    assert after is not None and stacks is not None
+    names = [f["name"] for f in after["fields"]]
+    assert {"billing_id", "seats", "name", "plan", "coolify_project_uuid"} <= set(names)
+    assert after["listRule"] == "@request.auth.id != ''"
+    assert any("idx_billing" in sql for sql in after["indexes"])
+    assert (record["billing_id"], record["seats"]) == ("B-1", 3)
+    assert report.kept_foreign_fields["tenants"] == ["billing_id", "seats"]
+    relation = next(f for f in stacks["fields"] if f["name"] == "tenant")
+    assert relation["collectionId"] == after["id"]
+
+
+async def test_refuses_an_incompatible_field_type(pocketbase_empty: PocketBaseServer) -> None:
+    """A foreign field with our name but an incompatible type stops the migration with advice."""
+    async with PocketBase(pocketbase_empty.url, pocketbase_empty.email, pocketbase_empty.password) as pb:
+        await pb.request(
+            "POST",
+            "/api/collections",
+            json={"name": "tenants", "type": "base", "fields": [{"name": "slug", "type": "number"}]},
+        )
+        with pytest.raises(ConflictError, match="slug"):
+            await migrate(pb)
+        still = await pb.get_collection("stacks")
+    assert still is None
+
+
+async def test_audit_events_refuse_everything_but_superuser_creates(pb: PocketBase) -> None:
+    """audit_events has null rules: guests can neither list, update nor delete."""
+    collection = await pb.get_collection("audit_events")
+    assert collection is not None
+    rules = {k: collection[k] for k in ("listRule", "viewRule", "createRule", "updateRule", "deleteRule")}
+    assert set(rules.values()) == {None}
