@@ -85,6 +85,120 @@ class Settings(BaseSettings):
         default="https://git.cloudfreedom.example/agents/blob/main/",
         description="Alerts link to <this>runbooks/<kind>.md.",
     )
+    monitor_docker_url: str = Field(
+        default="unix:///var/run/docker.sock",
+        description="Docker API the monitor reads (read-only socket); set explicitly, never a CLI context.",
+    )
+    monitor_host_name: str | None = Field(
+        default=None, description="Host name shown in alerts and fingerprints (default: the machine's name)."
+    )
+    monitor_http_host: str = Field(default="127.0.0.1", description="Bind address of /healthz and /metrics.")
+    monitor_http_port: int = Field(
+        default=9465, ge=0, le=65535, description="Port of /healthz and /metrics (0: do not serve)."
+    )
+    monitor_heartbeat_url: SecretStr | None = Field(
+        default=None, description="Dead man's switch URL pinged while the monitor is healthy (a secret)."
+    )
+    monitor_heartbeat_interval_seconds: float = Field(default=60.0, gt=0, description="Heartbeat period.")
+    monitor_disk_paths: Annotated[list[Path], NoDecode] = Field(
+        default_factory=lambda: [Path("/")],
+        description="Host filesystems to watch (bind-mounted into the monitor), comma separated.",
+    )
+    monitor_disk_warning_percent: float = Field(default=80.0, gt=0, le=100, description="Disk warning level.")
+    monitor_disk_critical_percent: float = Field(
+        default=90.0, gt=0, le=100, description="Disk critical level."
+    )
+    monitor_disk_clear_margin_percent: float = Field(
+        default=5.0, ge=0, description="A disk alert resolves this far below the warning level (hysteresis)."
+    )
+    monitor_disk_interval_seconds: float = Field(
+        default=60.0, gt=0, description="Host filesystem check period."
+    )
+    monitor_volume_interval_seconds: float = Field(
+        default=300.0, ge=0, description="Per-stack volume usage check period (0: off); /system/df is costly."
+    )
+    monitor_volume_warning_percent: float = Field(
+        default=90.0, gt=0, description="Volume usage warning, in percent of the plan's volume budget."
+    )
+    monitor_volume_critical_percent: float = Field(
+        default=100.0,
+        gt=0,
+        description="Volume usage critical level, in percent of the plan's volume budget.",
+    )
+    monitor_repeat_interval_seconds: float = Field(
+        default=4 * 3600.0, gt=0, description="Re-send a page for an incident still firing after this long."
+    )
+    monitor_group_window_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="After a page, further pages within this window go out as one summary.",
+    )
+    monitor_resolve_hold_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="Flap suppression: a resolve must hold this long before it is announced.",
+    )
+    monitor_recovery_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="OOM, crash and crash-loop incidents resolve once the container ran this long.",
+    )
+    monitor_crash_loop_count: int = Field(
+        default=3, ge=2, description="Deaths within the window that make a loop."
+    )
+    monitor_crash_loop_window_seconds: float = Field(
+        default=600.0, gt=0, description="Sliding window for crash-loop detection."
+    )
+    monitor_oom_confirm_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How long an `oom` waits for a `die` (container killed vs a process inside killed).",
+    )
+    monitor_stop_intent_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="A `kill`/`stop` counts as operator intent for a death this long after.",
+    )
+    monitor_reconcile_interval_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="Periodic full re-check of container state (also on every reconnect).",
+    )
+    monitor_reconcile_lookback_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        description="On a first start, deaths this recent found by the re-check are reported.",
+    )
+    monitor_gap_report_seconds: float = Field(
+        default=5.0, ge=0, description="A lost event stream is reported as a gap once it was down this long."
+    )
+    monitor_reconnect_max_seconds: float = Field(
+        default=30.0, gt=0, description="Cap of the exponential reconnect backoff (it starts at 0.5 s)."
+    )
+    monitor_ping_interval_seconds: float = Field(
+        default=10.0, gt=0, description="Docker ping period; a failed ping closes a possibly hung stream."
+    )
+    monitor_notify_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Upper bound of one Apprise delivery attempt."
+    )
+    monitor_notify_retry_max_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="Cap of the delivery retry backoff; undelivered alerts stay in the outbox.",
+    )
+    monitor_directory_refresh_seconds: float = Field(
+        default=60.0, gt=0, description="How often stack records (desired state, service uuid) are re-read."
+    )
+    monitor_tick_seconds: float = Field(
+        default=1.0, gt=0, description="Timer resolution for grouping, resolve holds, repeats and expiries."
+    )
+
+    @field_validator("monitor_disk_paths", mode="before")
+    @classmethod
+    def _parse_monitor_disk_paths(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [Path(part) for part in value.replace(",", " ").split()]
+        return value
 
     @field_validator("plan_max_stacks", mode="before")
     @classmethod
