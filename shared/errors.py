@@ -11,7 +11,8 @@ Every error a user can see is a ``CfaError``: it says what was wrong (``str(err)
     │   ├── ConflictError        state disagrees with the request (e.g. duplicates found)    (exit 5)
     │   ├── ConfigurationError   settings missing or inconsistent                            (exit 6)
     │   ├── AuthError            credentials rejected or missing permissions                 (exit 7)
-    │   └── RejectedError        the remote API refused the request as invalid               (exit 8)
+    │   ├── RejectedError        the remote API refused the request as invalid               (exit 8)
+    │   └── TemplateError        a template is broken or breaks the hardening policy         (exit 9)
     └── RetryableError           the same request may succeed later                          (exit 75)
         ├── UnavailableError     connection failure, timeout or 5xx
         │   └── AmbiguousWriteError  a create may or may not have happened: look it up by name
@@ -125,3 +126,19 @@ class RateLimitedError(RetryableError):
 
 class NotConvergedError(RetryableError):
     pass
+
+
+class TemplateError(TerminalError):
+    """A template (metadata or compose) is broken or breaks the hardening policy: a bug to fix in
+    ``templates/``, never something a tenant's input can cause."""
+
+    exit_code = 9
+
+    def __init__(self, template: str, problems: list[str]) -> None:
+        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        super().__init__(
+            f"template {template}: {shown}",
+            advice="fix the template under templates/ (cfa templates render shows the compose)",
+            details={"template": template, "problems": problems},
+        )
+        self.problems = problems

@@ -1,0 +1,245 @@
+"""Validate template parameters before anything is rendered, stored or sent.
+
+Every value is checked against its declared type, and every string against the characters that could
+escape its YAML scalar or be interpolated later: control characters and line separators (a newline
+would start a new YAML key), Unicode bidi overrides (text that displays differently from what it is),
+``{{``/``{%`` (Jinja, and Coolify's ``{{team.VAR}}`` shared-variable syntax, which would leak team
+secrets into a container) and ``${``/``$name`` (Docker Compose interpolation, which would copy another
+variable such as a secret into this value). A lone ``$`` is fine: the renderer escapes it as ``$$``.
+The renderer then emits every value as a double-quoted scalar, so quotes cannot break out either.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from shared import redaction
+from shared.catalog import ParamSpec, Template
+from shared.errors import InvalidInput
+
+_INTERPOLATION = re.compile(r"\$\{|\$\(|\$[A-Za-z_]|\{\{|\{%|\{#")
+_BIDI = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F)}
+_LINE_BREAKS = {"\u2028", "\u2029", "\u0085"}
+_IMAGE = re.compile(
+    r"^(?:[a-z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@sha256:[a-f0-9]{64})?$"
+)
+ROLLING_TAGS = frozenset({"latest", "main", "main-stable", "stable", "nightly", "dev", "edge", "master"})
+_CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z]+$")
+_DEFAULT_MAX = {"string": 200, "text": 4000, "url": 500, "image": 300}
+
+
+@dataclass(frozen=True)
+class ValidatedParams:
+    """``public`` values may be stored and rendered; ``secret_env`` maps env name → secret value."""
+
+    public: dict[str, Any] = field(default_factory=dict)
+    secret_env: dict[str, str] = field(default_factory=dict)
+
+
+def _fail(spec: ParamSpec, message: str, advice: str = "") -> InvalidInput:
+    return InvalidInput(f"param {spec.name}", message, advice=advice or spec.description)
+
+
+def check_safe_string(spec: ParamSpec, value: str, *, multiline: bool) -> str:
+    """Refuse characters that could escape a YAML scalar or be interpolated (see module docstring)."""
+    for char in value:
+        category = unicodedata.category(char)
+        if char in ("\n", "\t") and multiline:
+            continue
+        if category == "Cc" or char in _LINE_BREAKS:
+            name = {"\n": "a newline", "\r": "a carriage return", "\t": "a tab", "\x00": "a NUL byte"}.get(
+                char, f"control character U+{ord(char):04X}"
+            )
+            return_advice = "use a text parameter for multi-line values" if char == "\n" else ""
+            raise _fail(spec, f"contains {name}", return_advice)
+        if char in _BIDI:
+            raise _fail(spec, f"contains the invisible direction control U+{ord(char):04X}")
+    found = _INTERPOLATION.search(value)
+    if found:
+        raise _fail(
+            spec,
+            f"contains {found.group(0)!r}, which Docker Compose or Coolify would interpolate",
+            "remove it (a lone $ is fine)",
+        )
+    return value
+
+
+def _length(spec: ParamSpec, value: str) -> str:
+    maximum = spec.max_length or _DEFAULT_MAX.get(spec.type, 200)
+    if len(value) > maximum:
+        raise _fail(spec, f"is {len(value)} characters long (at most {maximum})")
+    if spec.min_length is not None and len(value) < spec.min_length:
+        raise _fail(spec, f"is too short (at least {spec.min_length} characters)")
+    if spec.pattern and not re.fullmatch(spec.pattern, value):
+        raise _fail(spec, "does not have the expected format")
+    return value
+
+
+def _as_list(spec: ParamSpec, raw: Any) -> list[Any]:
+    if isinstance(raw, list):
+        items = raw
+    elif isinstance(raw, str):
+        items = [part.strip() for part in raw.split(",") if part.strip()] if raw.strip() else []
+    else:
+        raise _fail(spec, f"must be a list, got {type(raw).__name__}")
+    if spec.max_items is not None and len(items) > spec.max_items:
+        raise _fail(spec, f"has {len(items)} items (at most {spec.max_items})")
+    return items
+
+
+def _integer(spec: ParamSpec, raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise _fail(spec, "must be a whole number")
+    if isinstance(raw, str) and re.fullmatch(r"-?\d{1,18}", raw.strip()):
+        raw = int(raw.strip())
+    if not isinstance(raw, int):
+        raise _fail(spec, f"must be a whole number, got {str(raw)[:30]!r}")
+    if spec.minimum is not None and raw < spec.minimum:
+        raise _fail(spec, f"must be at least {spec.minimum}")
+    if spec.maximum is not None and raw > spec.maximum:
+        raise _fail(spec, f"must be at most {spec.maximum}")
+    return raw
+
+
+def _url(spec: ParamSpec, raw: str) -> str:
+    value = _length(spec, check_safe_string(spec, raw, multiline=False))
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise _fail(spec, "must be an http(s) URL like https://example.com/path")
+    if parts.username or parts.password:
+        raise _fail(spec, "must not carry credentials", "pass credentials as secret parameters")
+    if any(c in value for c in " \"'<>\\`"):
+        raise _fail(spec, "contains characters that are not allowed in a URL")
+    return value
+
+
+def _image(spec: ParamSpec, raw: str) -> str:
+    value = _length(spec, check_safe_string(spec, raw, multiline=False))
+    match = _IMAGE.match(value)
+    if not match:
+        raise _fail(spec, f"{value!r} is not an image reference like registry.example.com/team/app:1.2.3")
+    tag = match.group("tag")
+    if "@sha256:" not in value and (tag is None or tag in ROLLING_TAGS):
+        raise _fail(
+            spec, f"{value!r} is not pinned", "pin a version tag (not latest/main) or a @sha256: digest"
+        )
+    return value
+
+
+def _schedules(spec: ParamSpec, raw: Any) -> list[dict[str, str]]:
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw) if raw.strip() else []
+        except json.JSONDecodeError as err:
+            raise _fail(
+                spec, f"is not valid JSON ({err.msg})", 'e.g. [{"name":"daily","cron":"0 8 * * *",...}]'
+            ) from err
+    items = _as_list(spec, raw)
+    result = []
+    names: set[str] = set()
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or set(item) != {"name", "cron", "prompt"}:
+            raise _fail(spec, f"item {index} must have exactly the keys name, cron and prompt")
+        name, cron, prompt = (str(item[k]) for k in ("name", "cron", "prompt"))
+        if not re.fullmatch(r"[a-z][a-z0-9-]{0,39}", name) or name in names:
+            raise _fail(spec, f"item {index}: name {name[:40]!r} must be a unique lower-case slug")
+        fields = cron.split()
+        if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
+            raise _fail(spec, f"item {index}: {cron[:40]!r} is not a 5-field cron expression")
+        check_safe_string(spec, prompt, multiline=True)
+        if not prompt.strip() or len(prompt) > 2000:
+            raise _fail(spec, f"item {index}: the prompt must be 1-2000 characters")
+        names.add(name)
+        result.append({"name": name, "cron": " ".join(fields), "prompt": prompt})
+    return result
+
+
+def _one(spec: ParamSpec, raw: Any) -> Any:
+    if spec.type in ("string", "text"):
+        if not isinstance(raw, str):
+            raise _fail(spec, f"must be text, got {type(raw).__name__}")
+        return _length(spec, check_safe_string(spec, raw, multiline=spec.type == "text"))
+    if spec.type == "integer":
+        return _integer(spec, raw)
+    if spec.type == "boolean":
+        if isinstance(raw, bool):
+            return raw
+        lowered = str(raw).strip().lower()
+        if lowered in ("true", "yes", "1", "on"):
+            return True
+        if lowered in ("false", "no", "0", "off"):
+            return False
+        raise _fail(spec, f"must be true or false, got {str(raw)[:30]!r}")
+    if spec.type == "enum":
+        assert spec.values is not None
+        if raw not in spec.values:
+            raise _fail(spec, f"must be one of {', '.join(spec.values)}, got {str(raw)[:30]!r}")
+        return raw
+    if spec.type == "url":
+        return _url(spec, raw if isinstance(raw, str) else str(raw))
+    if spec.type == "image":
+        return _image(spec, raw if isinstance(raw, str) else str(raw))
+    if spec.type == "string_list":
+        items = _as_list(spec, raw)
+        return [_length(spec, check_safe_string(spec, str(item), multiline=False)) for item in items]
+    if spec.type == "integer_list":
+        return [_integer(spec, item) for item in _as_list(spec, raw)]
+    if spec.type == "schedules":
+        return _schedules(spec, raw)
+    raise AssertionError(spec.type)  # pragma: no cover
+
+
+def validate_params(
+    template: Template, raw: dict[str, Any], *, require_secrets: bool = True
+) -> ValidatedParams:
+    """Validate ``raw`` (CLI strings or JSON values) against ``template``'s declared parameters.
+
+    Unknown names, missing required values and bad values each raise InvalidInput naming the
+    parameter. Secret values are registered for redaction and returned separately from public ones.
+    ``require_secrets=False`` is for rendering only (secrets never appear in the compose).
+    """
+    specs = {spec.name: spec for spec in template.meta.parameters}
+    unknown = sorted(set(raw) - set(specs))
+    if unknown:
+        raise InvalidInput(
+            f"param {unknown[0]}",
+            f"template {template.name} has no parameter {unknown[0]!r}",
+            advice=f"its parameters are: {', '.join(specs) or 'none'}",
+        )
+    for spec in specs.values():
+        if spec.secret and isinstance(raw.get(spec.name), str):
+            redaction.register(raw[spec.name])
+    public: dict[str, Any] = {}
+    secret_env: dict[str, str] = {}
+    for name, spec in specs.items():
+        if name not in raw or raw[name] is None:
+            if spec.required and (require_secrets or not spec.secret):
+                raise _fail(spec, "is required", f"pass --param {name}=… ({spec.description})")
+            if not spec.secret:
+                public[name] = spec.default
+            continue
+        value = _one(spec, raw[name])
+        if spec.secret:
+            assert spec.env is not None
+            secret_env[spec.env] = value
+        else:
+            public[name] = value
+    return ValidatedParams(public=public, secret_env=secret_env)
+
+
+def check_defaults(template: Template) -> list[str]:
+    """Problems with the template's own defaults (a template bug, reported at load/test time)."""
+    problems = []
+    for spec in template.meta.parameters:
+        if spec.default is not None:
+            try:
+                _one(spec, spec.default)
+            except InvalidInput as err:
+                problems.append(f"default of {spec.name}: {err.message}")
+    return problems

@@ -1,0 +1,205 @@
+"""The hardening policy every rendered stack must meet before it is sent to Coolify.
+
+Each rule is a small function over one compose service (or the whole document) that returns the
+problems it finds as sentences. ``check_policy`` runs them all; an empty list means the stack passes.
+Exceptions exist only where the template declares them with a reason (a root user, today).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from shared.catalog import PlanProfile, ServiceLimits, Template, parse_size
+from shared.params import ROLLING_TAGS
+
+STANDARD_LABELS = ("cf.managed", "cf.tenant", "cf.stack", "cf.template", "cf.plan")
+_FORBIDDEN_KEYS = {
+    "ports": "publishes host ports (bypasses Traefik and the firewall); expose through Coolify URLs",
+    "build": "needs a build; Coolify cannot build from this repository for a raw compose service",
+    "devices": "maps host devices",
+    "volumes_from": "shares another container's volumes",
+    "cap_add": "adds Linux capabilities",
+    "sysctls": "changes kernel parameters",
+    "extra_hosts": "rewrites name resolution",
+    "external_links": "links containers outside the stack",
+    "cgroup_parent": "moves the container into a host cgroup",
+}
+_HOST_NAMESPACE_KEYS = ("network_mode", "pid", "ipc", "userns_mode", "uts", "cgroup")
+_ROOT_USERS = {"0", "root"}
+
+Service = dict[str, Any]
+Rule = Callable[[str, Service, Template, PlanProfile], list[str]]
+
+
+def _image_pinned(name: str, service: Service, _t: Template, _p: PlanProfile) -> list[str]:
+    image = str(service.get("image", ""))
+    if not image:
+        return [f"{name}: has no image"]
+    if "@sha256:" in image:
+        return []
+    last = image.rsplit("/", 1)[-1]
+    tag = last.split(":", 1)[1] if ":" in last else None
+    if tag is None or tag in ROLLING_TAGS:
+        return [f"{name}: image {image} is not pinned to a version tag or digest"]
+    return []
+
+
+def _forbidden_keys(name: str, service: Service, _t: Template, _p: PlanProfile) -> list[str]:
+    return [f"{name}: `{key}` {why}" for key, why in _FORBIDDEN_KEYS.items() if key in service]
+
+
+def _no_privilege(name: str, service: Service, _t: Template, _p: PlanProfile) -> list[str]:
+    problems = []
+    if service.get("privileged"):
+        problems.append(f"{name}: runs privileged")
+    for key in _HOST_NAMESPACE_KEYS:
+        value = str(service.get(key, ""))
+        if value == "host" or value.startswith(("container:", "service:")):
+            problems.append(f"{name}: {key}: {value} shares a namespace outside the stack")
+    drops = [str(c).upper() for c in service.get("cap_drop", [])]
+    if "ALL" not in drops:
+        problems.append(f"{name}: cap_drop must contain ALL")
+    options = [str(o).replace("=", ":").replace(" ", "") for o in service.get("security_opt", [])]
+    if not any(o in ("no-new-privileges:true", "no-new-privileges") for o in options):
+        problems.append(f"{name}: security_opt must contain no-new-privileges:true")
+    if any(o.endswith(":unconfined") for o in options):
+        problems.append(f"{name}: security_opt turns off seccomp/apparmor")
+    return problems
+
+
+def _mounts(name: str, service: Service, _t: Template, _p: PlanProfile) -> list[str]:
+    problems = []
+    for volume in service.get("volumes", []):
+        if isinstance(volume, str):
+            source = volume.split(":", 1)[0] if ":" in volume else ""
+            kind = "bind" if source.startswith(("/", ".", "~", "$")) else "volume"
+        else:
+            source, kind = str(volume.get("source", "")), str(volume.get("type", ""))
+        if "docker.sock" in source or "docker.sock" in str(volume):
+            problems.append(f"{name}: mounts the Docker socket")
+        elif kind == "bind":
+            problems.append(f"{name}: bind-mounts host path {source}; use a named volume")
+        elif kind not in ("volume", "tmpfs"):
+            problems.append(f"{name}: unsupported mount type {kind!r}")
+    return problems
+
+
+def _user(name: str, service: Service, template: Template, _p: PlanProfile) -> list[str]:
+    spec = template.meta.services.get(name)
+    user = str(service.get("user", "")).strip()
+    uid = user.split(":", 1)[0]
+    if user and uid not in _ROOT_USERS:
+        return []
+    if spec and spec.root_exception:
+        return []
+    return [f"{name}: must run as a non-root `user:` (or declare root_exception with a reason)"]
+
+
+def _healthcheck(name: str, service: Service, template: Template, _p: PlanProfile) -> list[str]:
+    spec = template.meta.services.get(name)
+    if spec and spec.role == "init":
+        if str(service.get("restart", "")) != "no":
+            return [f'{name}: a one-shot init service needs restart: "no"']
+        return []
+    check = service.get("healthcheck")
+    if not isinstance(check, dict) or check.get("disable") or check.get("test") in (None, ["NONE"], "NONE"):
+        return [f"{name}: has no healthcheck"]
+    return []
+
+
+def _limits(name: str, service: Service, _t: Template, profile: PlanProfile) -> list[str]:
+    wanted: ServiceLimits | None = profile.services.get(name)
+    if wanted is None:
+        return [f"{name}: the plan's profile has no limits for this service"]
+    limits = (((service.get("deploy") or {}).get("resources") or {}).get("limits")) or {}
+    problems = []
+    cpus, memory = limits.get("cpus"), limits.get("memory")
+    if cpus is None or float(cpus) != wanted.cpus:
+        problems.append(f"{name}: deploy.resources.limits.cpus is {cpus}, the plan says {wanted.cpus}")
+    try:
+        memory_ok = memory is not None and parse_size(memory) == wanted.memory_bytes
+    except ValueError:
+        memory_ok = False
+    if not memory_ok:
+        problems.append(f"{name}: deploy.resources.limits.memory is {memory}, the plan says {wanted.memory}")
+    if service.get("pids_limit") != wanted.pids:
+        problems.append(f"{name}: pids_limit is {service.get('pids_limit')}, the plan says {wanted.pids}")
+    for key in ("mem_limit", "cpus", "memswap_limit"):
+        if key in service:
+            problems.append(f"{name}: set limits only in deploy.resources.limits, not `{key}`")
+    return problems
+
+
+def _logging(name: str, service: Service, _t: Template, _p: PlanProfile) -> list[str]:
+    logging = service.get("logging") or {}
+    options = logging.get("options") or {}
+    if (
+        logging.get("driver") not in ("json-file", "local")
+        or "max-size" not in options
+        or "max-file" not in options
+    ):
+        return [f"{name}: logging must rotate (json-file or local with max-size and max-file)"]
+    return []
+
+
+def _labels(name: str, service: Service, _t: Template, _p: PlanProfile) -> list[str]:
+    labels = service.get("labels") or {}
+    if isinstance(labels, list):
+        labels = dict(str(item).split("=", 1) for item in labels)
+    problems = [f"{name}: label {label} is missing" for label in STANDARD_LABELS if label not in labels]
+    problems += [
+        f"{name}: label {label} is reserved for Coolify/Traefik"
+        for label in labels
+        if label.startswith(("traefik.", "coolify."))
+    ]
+    return problems
+
+
+def _environment(name: str, service: Service, _t: Template, _p: PlanProfile) -> list[str]:
+    environment = service.get("environment") or {}
+    keys = environment if isinstance(environment, dict) else [str(e).split("=", 1)[0] for e in environment]
+    return [
+        f"{name}: {key} would make Coolify generate a (plain http) domain; public URLs come from `urls`"
+        for key in keys
+        if str(key).startswith(("SERVICE_URL_", "SERVICE_FQDN_"))
+    ]
+
+
+SERVICE_RULES: tuple[Rule, ...] = (
+    _image_pinned,
+    _forbidden_keys,
+    _no_privilege,
+    _mounts,
+    _user,
+    _healthcheck,
+    _limits,
+    _logging,
+    _labels,
+    _environment,
+)
+
+
+def check_policy(compose: dict[str, Any], template: Template, profile: PlanProfile) -> list[str]:
+    """All policy problems of a rendered compose document for ``template`` on a plan's ``profile``."""
+    services = compose.get("services")
+    if not isinstance(services, dict) or not services:
+        return ["the compose file has no services"]
+    problems = []
+    declared, rendered = set(template.meta.services), set(services)
+    if declared != rendered:
+        problems.append(f"services {sorted(rendered)} differ from template.yaml's {sorted(declared)}")
+    for name, service in services.items():
+        if not isinstance(service, dict):
+            problems.append(f"{name}: is not a mapping")
+            continue
+        for rule in SERVICE_RULES:
+            problems.extend(rule(str(name), service, template, profile))
+    for volume_name, volume in (compose.get("volumes") or {}).items():
+        if isinstance(volume, dict) and (volume.get("driver_opts") or volume.get("external")):
+            problems.append(
+                f"volume {volume_name}: driver_opts/external could reach host paths or other stacks"
+            )
+    if compose.get("networks"):
+        problems.append("top-level networks: Coolify gives each stack its own network; declare none")
+    return problems

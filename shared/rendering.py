@@ -1,0 +1,186 @@
+"""Render a stack template into the compose document Coolify receives.
+
+Jinja2 runs sandboxed with StrictUndefined, and every ``{{ expression }}`` is emitted as one complete,
+double-quoted YAML scalar (JSON is YAML) with ``$`` doubled for Docker Compose: a value can never add
+structure, close its quotes or trigger interpolation. Templates therefore build whole values inside
+the braces (``{{ "https://" ~ public.host }}``), never splice text around them. The result is parsed
+back, the standard ``cf.*`` labels are set on every service, and the document is checked against the
+hardening policy and the Compose JSON schema. Same inputs give byte-identical output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from jinja2 import StrictUndefined
+from jinja2 import TemplateError as JinjaError
+from jinja2.sandbox import SandboxedEnvironment
+
+from shared.catalog import Template
+from shared.compose_schema import schema_errors
+from shared.coolify.models import ServiceUrl
+from shared.errors import ConfigurationError, TemplateError
+from shared.naming import public_host
+from shared.params import ValidatedParams
+from shared.plans import Plan
+from shared.policy import check_policy
+
+
+def _escape_dollars(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("$", "$$")
+    if isinstance(value, list | tuple):
+        return [_escape_dollars(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _escape_dollars(item) for key, item in value.items()}
+    return value
+
+
+def yaml_scalar(value: Any) -> str:
+    """One value as a YAML flow scalar/collection that cannot break out of its position."""
+    if value is None:
+        raise TemplateError("(render)", ["a template expression produced None; give the parameter a default"])
+    # ensure_ascii: YAML treats U+2028/U+2029/U+0085 as line breaks; escaped they stay inside the string.
+    return json.dumps(_escape_dollars(value), ensure_ascii=True, sort_keys=True)
+
+
+def _environment() -> SandboxedEnvironment:
+    return SandboxedEnvironment(
+        undefined=StrictUndefined,
+        finalize=yaml_scalar,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+@dataclass(frozen=True)
+class RenderedStack:
+    compose_yaml: str
+    compose: dict[str, Any]
+    sha256: str
+    urls: list[ServiceUrl]
+    fqdn: str | None
+
+
+def _context(
+    template: Template,
+    *,
+    tenant: str,
+    plan: Plan,
+    stack: str,
+    params: ValidatedParams,
+    base_domain: str | None,
+    router_url: str | None,
+) -> dict[str, Any]:
+    profile = template.profile(plan.name)
+    public = None
+    if template.meta.expose is not None:
+        if base_domain is None:
+            raise ConfigurationError(
+                f"template {template.name} serves a public URL but CFA_BASE_DOMAIN is not set",
+                advice="set CFA_BASE_DOMAIN, e.g. agents.example.com (wildcard DNS pointing at Coolify)",
+            )
+        host = public_host(tenant, stack, base_domain)
+        public = {"host": host, "url": f"https://{host}", "port": template.meta.expose.port}
+    if template.meta.needs_router and router_url is None:
+        raise ConfigurationError(
+            f"template {template.name} talks to the CloudFreedom Router but CFA_ROUTER_URL is not set",
+            advice="set CFA_ROUTER_URL to the Router's OpenAI-compatible base URL (https://router.example.com/v1)",
+        )
+    return {
+        "tenant": {"slug": tenant, "plan": plan.name},
+        "stack": {"name": stack},
+        "template": {"name": template.name, "version": template.meta.version},
+        "params": dict(params.public),
+        "limits": {
+            name: {"cpus": limits.cpus, "memory": limits.memory, "pids": limits.pids}
+            for name, limits in profile.services.items()
+        },
+        "volume_budget": profile.volume_budget,
+        "public": public,
+        "router_url": router_url.rstrip("/") if router_url else None,
+    }
+
+
+def _set_labels(compose: dict[str, Any], labels: dict[str, str], template: str) -> None:
+    for name, service in (compose.get("services") or {}).items():
+        if not isinstance(service, dict):
+            continue
+        current = service.get("labels") or {}
+        if isinstance(current, list):
+            current = dict(str(item).split("=", 1) for item in current)
+        clashes = sorted(set(current) & set(labels))
+        if clashes:
+            raise TemplateError(
+                template, [f"{name}: sets {', '.join(clashes)} itself; the renderer owns cf.*"]
+            )
+        service["labels"] = {**current, **labels}
+
+
+def render_stack(
+    template: Template,
+    *,
+    tenant: str,
+    plan: Plan,
+    stack: str,
+    params: ValidatedParams,
+    base_domain: str | None,
+    router_url: str | None,
+    secret_values: list[str] | None = None,
+) -> RenderedStack:
+    """Render, label, and check ``template`` for one tenant's stack. Raises TemplateError on any problem.
+
+    ``secret_values`` are values that must not appear in the output (a last check that no secret was
+    ever written into a compose file).
+    """
+    context = _context(
+        template,
+        tenant=tenant,
+        plan=plan,
+        stack=stack,
+        params=params,
+        base_domain=base_domain,
+        router_url=router_url,
+    )
+    try:
+        text = _environment().from_string(template.compose_source).render(context)
+    except JinjaError as err:
+        raise TemplateError(template.name, [f"compose.yml.j2: {err}"]) from err
+    try:
+        compose = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise TemplateError(template.name, [f"rendered compose is not valid YAML: {err}"]) from err
+    if not isinstance(compose, dict):
+        raise TemplateError(template.name, ["rendered compose is not a mapping"])
+    _set_labels(
+        compose,
+        {
+            "cf.managed": "true",
+            "cf.tenant": tenant,
+            "cf.stack": stack,
+            "cf.template": template.name,
+            "cf.plan": plan.name,
+        },
+        template.name,
+    )
+    problems = check_policy(compose, template, template.profile(plan.name))
+    problems += [f"schema: {e}" for e in schema_errors(compose)]
+    compose_yaml = yaml.safe_dump(compose, sort_keys=False, default_flow_style=False, width=10_000)
+    leaked = [v for v in secret_values or [] if v and v in compose_yaml]
+    if leaked:
+        problems.append(f"{len(leaked)} secret value(s) appear in the rendered compose")
+    if problems:
+        raise TemplateError(template.name, problems)
+    urls: list[ServiceUrl] = []
+    fqdn = None
+    if context["public"] is not None and template.meta.expose is not None:
+        fqdn = str(context["public"]["url"])
+        urls = [ServiceUrl(name=template.meta.expose.service, url=f"{fqdn}:{template.meta.expose.port}")]
+    digest = hashlib.sha256(compose_yaml.encode()).hexdigest()
+    return RenderedStack(compose_yaml=compose_yaml, compose=compose, sha256=digest, urls=urls, fqdn=fqdn)
