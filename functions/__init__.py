@@ -1,1 +1,1 @@
-"""Stateless provisioning: operations (provision, suspend, resume, delete, status), the CLI and event handlers."""
+"""Stateless provisioning: operations (provision, suspend, resume, delete, status), CLI, event handlers."""

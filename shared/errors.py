@@ -17,7 +17,8 @@ Every error a user can see is a ``CfaError``: it says what was wrong (``str(err)
         ├── UnavailableError     connection failure, timeout or 5xx
         │   └── AmbiguousWriteError  a create may or may not have happened: look it up by name
         ├── RateLimitedError     429; ``retry_after`` seconds
-        └── NotConvergedError    waited for a state (running, deleted) and it did not arrive in time
+        ├── NotConvergedError    waited for a state (running, deleted) and it did not arrive in time
+        └── BusyError            another operation on the same tenant is running
 
 Exit code 1 is reserved for bugs (an unexpected exception).
 """
@@ -142,3 +143,7 @@ class TemplateError(TerminalError):
             details={"template": template, "problems": problems},
         )
         self.problems = problems
+
+
+class BusyError(RetryableError):
+    """Another operation holds the tenant's lock."""

@@ -15,21 +15,12 @@ import anyio
 import pytest
 from pydantic import SecretStr
 
+from functions.operations.migrate import migrate_all
 from shared.pocketbase.client import PocketBase
 from shared.pocketbase.embedded import PocketBaseServer, free_port, start_server, upsert_superuser
-from shared.pocketbase.schema import migrate
 
 EMAIL = "tests@cfa.local"
 PASSWORD = SecretStr("test-superuser-password")
-
-
-def extra_collections() -> list[dict[str, object]]:
-    """Collections owned by other subsystems that ``cfa pb migrate`` also creates."""
-    try:
-        from monitor.pb_schema import INCIDENTS_COLLECTION
-    except ImportError:
-        return []
-    return [INCIDENTS_COLLECTION]
 
 
 def _serve(data_dir: Path) -> tuple[subprocess.Popen[bytes], PocketBaseServer]:
@@ -63,7 +54,7 @@ def _pocketbase_migrated_dir(tmp_path_factory: pytest.TempPathFactory, _pocketba
 
         async def run() -> None:
             async with PocketBase(server.url, EMAIL, PASSWORD) as pb:
-                await migrate(pb, extra_collections())
+                await migrate_all(pb)
 
         anyio.run(run)
     finally:

@@ -1,7 +1,144 @@
-"""Entry point of the ``cfa`` command (filled in by the provisioning core)."""
+"""Entry point of the ``cfa`` command: parse, run one command, map errors to exit codes.
+
+Exit codes: 0 success, 2 bad input, 3 not found, 4 plan limit, 5 conflict, 6 configuration,
+7 authentication/permissions, 8 rejected by Coolify, 9 broken template, 75 temporary failure (retry
+later), 1 internal error (a bug), 130 interrupted. On failure one line goes to stderr:
+``cfa: <what was wrong> — <what to do>``.
+"""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
 
-def main(argv: list[str] | None = None) -> int:
-    raise SystemExit("cfa: not implemented yet")
+from pydantic import ValidationError
+
+from functions.cli import commands
+from shared import redaction
+from shared.errors import CfaError
+from shared.logging import configure_logging, get_logger
+from shared.settings import Settings
+
+log = get_logger()
+
+
+def _json_flag() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--json", action="store_true", help="machine-readable output")
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _json_flag()
+    parser = argparse.ArgumentParser(
+        prog="cfa",
+        description="CloudFreedom agent platform: tenant-scoped stacks on Coolify.",
+        epilog="Settings come from CFA_* environment variables (see README.md).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    pb = sub.add_parser("pb", help="PocketBase: migrate the schema, embedded server status/stop")
+    pb_sub = pb.add_subparsers(dest="pb_command", required=True, metavar="ACTION")
+    pb_sub.add_parser("migrate", parents=[common], help="create/upgrade the collections (idempotent)")
+    pb_sub.add_parser("status", parents=[common], help="where PocketBase is and whether it answers")
+    pb_sub.add_parser("stop", parents=[common], help="stop the embedded PocketBase")
+
+    tenants = sub.add_parser("tenants", help="create and list tenants")
+    tenants_sub = tenants.add_subparsers(dest="tenants_command", required=True, metavar="ACTION")
+    create = tenants_sub.add_parser("create", parents=[common], help="create a tenant (idempotent)")
+    create.add_argument("slug")
+    create.add_argument("--plan", required=True, help="starter, team, business or sovereign")
+    create.add_argument("--name", help="display name (default: the slug)")
+    create.add_argument("--max-stacks", type=int, help="stack limit (required for sovereign)")
+    tenants_sub.add_parser("list", parents=[common], help="list tenants")
+
+    provision = sub.add_parser("provision", parents=[common], help="create or update a stack, start it")
+    provision.add_argument("tenant")
+    provision.add_argument("template")
+    provision.add_argument("--name", dest="stack", help="stack name (default: the template's)")
+    provision.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="template parameter; KEY=@FILE reads the value from a file (use it for secrets)",
+    )
+    provision.add_argument("--dry-run", action="store_true", help="show every Coolify call; change nothing")
+    provision.add_argument("--no-wait", action="store_true", help="do not wait for running:healthy")
+
+    status = sub.add_parser("status", parents=[common], help="tenant, plan, stacks, live Coolify status")
+    status.add_argument("tenant")
+    status.add_argument(
+        "--show-credentials", action="store_true", help="show generated credentials (audited)"
+    )
+
+    for name, text in (("suspend", "stop a stack"), ("resume", "start a suspended stack")):
+        action = sub.add_parser(name, parents=[common], help=text)
+        action.add_argument("ref", metavar="TENANT/STACK")
+        action.add_argument("--dry-run", action="store_true", help="show the Coolify calls; change nothing")
+        action.add_argument("--no-wait", action="store_true", help="do not wait for the new state")
+
+    delete = sub.add_parser("delete", parents=[common], help="delete a stack (volumes kept by default)")
+    delete.add_argument("ref", metavar="TENANT/STACK")
+    retention = delete.add_mutually_exclusive_group()
+    retention.add_argument("--keep-volumes", action="store_true", help="keep the data volumes (the default)")
+    retention.add_argument("--delete-volumes", action="store_true", help="also delete the data volumes")
+    delete.add_argument("--dry-run", action="store_true", help="show the Coolify calls; change nothing")
+    delete.add_argument("--no-wait", action="store_true", help="do not wait until Coolify has removed it")
+
+    templates = sub.add_parser("templates", help="list, show and render stack templates")
+    templates_sub = templates.add_subparsers(dest="templates_command", required=True, metavar="ACTION")
+    templates_sub.add_parser("list", parents=[common], help="list templates")
+    show = templates_sub.add_parser("show", parents=[common], help="a template's parameters and profiles")
+    show.add_argument("name")
+    render = templates_sub.add_parser("render", parents=[common], help="print the compose for a tenant")
+    render.add_argument("name")
+    render.add_argument("--tenant", required=True)
+    render.add_argument("--plan", help="default: the tenant's plan")
+    render.add_argument("--stack", help="stack name (default: the template's)")
+    render.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+
+    sub.add_parser("doctor", parents=[common], help="check Coolify, PocketBase, settings and templates")
+
+    audit = sub.add_parser("audit", parents=[common], help="recent audit events")
+    audit.add_argument("tenant", nargs="?")
+    audit.add_argument("--limit", type=int, default=50)
+
+    monitor = sub.add_parser("monitor", help="the host monitor (see cfa monitor --help)", add_help=False)
+    monitor.add_argument("monitor_args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as err:
+        problems = "; ".join(f"CFA_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in err.errors())
+        print(f"cfa: invalid settings: {problems}", file=sys.stderr)
+        return 6
+    configure_logging(settings.log_level)
+    if args.command == "monitor":
+        return commands.run_monitor(args.monitor_args)
+    try:
+        return asyncio.run(commands.dispatch(args, settings))
+    except CfaError as err:
+        log.info("cli.failed", error=err.kind, exit_code=err.exit_code)
+        print(f"cfa: {err.one_line()}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("cfa: interrupted; re-running the same command is safe", file=sys.stderr)
+        return 130
+    except Exception as err:
+        log.exception("cli.crashed")
+        detail = redaction.scrub(str(err))
+        print(
+            f"cfa: internal error: {type(err).__name__}: {detail} (a bug; see the log above)", file=sys.stderr
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

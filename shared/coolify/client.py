@@ -194,6 +194,10 @@ class CoolifyClient:
         # An upsert by key: repeating it is harmless, so it may be retried like a PATCH.
         await self._send("PATCH", f"/services/{uuid}/envs/bulk", json=body)
 
+    async def diagnostic_post(self, path: str, body: object) -> None:
+        """Send a POST that must not change anything (``cfa doctor``'s ability probes)."""
+        await self._send("POST", path, json=body)
+
     async def _lifecycle(self, uuid: str, action: str, benign: str) -> bool:
         try:
             await self._send("POST", f"/services/{uuid}/{action}")

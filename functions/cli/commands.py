@@ -1,0 +1,327 @@
+"""The ``cfa`` commands: each turns parsed arguments into one operation call and prints the result."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from functions.cli import output
+from functions.context import Context, open_context
+from functions.operations.delete import delete
+from functions.operations.doctor import doctor
+from functions.operations.lifecycle import StackResult
+from functions.operations.migrate import migrate_all
+from functions.operations.provision import ProvisionRequest, provision
+from functions.operations.resume import resume
+from functions.operations.status import TenantStatus, status
+from functions.operations.suspend import suspend
+from functions.operations.tenants import create_tenant, list_tenants
+from shared.catalog import Template
+from shared.errors import ConfigurationError, InvalidInput
+from shared.naming import parse_stack_ref, validate_slug, validate_stack_name
+from shared.params import validate_params
+from shared.plans import get_plan
+from shared.pocketbase.embedded import stop_embedded
+from shared.rendering import render_stack
+from shared.settings import Settings
+
+
+def parse_params(pairs: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs; ``KEY=@FILE`` reads the value from FILE (trailing newline dropped)."""
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InvalidInput(
+                "param", f"{pair[:40]!r} is not KEY=VALUE", advice="e.g. --param model=gpt-4o-mini"
+            )
+        if key in params:
+            raise InvalidInput(f"param {key}", "is given twice")
+        if value.startswith("@"):
+            path = Path(value[1:])
+            try:
+                value = path.read_text().removesuffix("\n")
+            except OSError as err:
+                raise InvalidInput(f"param {key}", f"cannot read {path}: {err.strerror}") from err
+        params[key] = value
+    return params
+
+
+def run_monitor(argv: list[str]) -> int:
+    try:
+        from monitor.cli import main as monitor_main
+    except ImportError as err:
+        raise SystemExit(f"cfa: the monitor is not installed ({err})") from err
+    code: int = monitor_main(argv)
+    return code
+
+
+async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    command = args.command
+    if command == "templates":
+        return await _templates(args, settings)
+    dry_run = bool(getattr(args, "dry_run", False))
+    if command == "pb" and args.pb_command == "stop":
+        stopped = stop_embedded(settings.data_dir)
+        output.say("embedded PocketBase stopped" if stopped else "no embedded PocketBase was running")
+        return 0
+    changes_coolify = command in ("provision", "suspend", "resume", "delete")
+    async with open_context(settings, dry_run=dry_run, changes_coolify=changes_coolify) as ctx:
+        handler = _HANDLERS[command]
+        return await handler(ctx, args)
+
+
+async def _pb(ctx: Context, args: argparse.Namespace) -> int:
+    if args.pb_command == "status":
+        healthy = await ctx.pb.health()
+        info = {
+            "url": ctx.pb.base_url,
+            "embedded": ctx.settings.pocketbase_url is None,
+            "healthy": healthy,
+            "data_dir": str(ctx.settings.data_dir.resolve()),
+        }
+        output.emit_json(info) if args.json else output.table([list(info.values())], list(info))
+        return 0 if healthy else 75
+    report = await migrate_all(ctx.pb)
+    if args.json:
+        output.emit_json(report.as_dict())
+    elif not report.changed:
+        output.say("PocketBase schema is up to date; nothing changed.")
+    else:
+        for name in report.created:
+            output.say(f"created collection {name}")
+        for name, fields in report.fields_added.items():
+            output.say(f"added to {name}: {', '.join(fields)}")
+        for name, indexes in report.indexes_added.items():
+            output.say(f"added indexes to {name}: {', '.join(indexes)}")
+    for name, fields in report.kept_foreign_fields.items():
+        if not args.json:
+            output.say(f"kept existing fields of {name}: {', '.join(fields)}")
+    return 0
+
+
+async def _tenants(ctx: Context, args: argparse.Namespace) -> int:
+    if args.tenants_command == "list":
+        tenants = await list_tenants(ctx)
+        if args.json:
+            output.emit_json(tenants)
+        else:
+            rows = [[t.slug, t.name, t.plan, t.status, t.coolify_project_uuid or "-"] for t in tenants]
+            output.table(rows, ["TENANT", "NAME", "PLAN", "STATUS", "PROJECT"])
+        return 0
+    tenant, created = await create_tenant(
+        ctx, args.slug, plan=args.plan, name=args.name, max_stacks=args.max_stacks
+    )
+    if args.json:
+        output.emit_json({"created": created, "tenant": tenant})
+    else:
+        verb = "created" if created else "already exists, unchanged:"
+        output.say(f"tenant {tenant.slug} {verb} (plan {tenant.plan}, name {tenant.name!r})")
+    return 0
+
+
+async def _provision(ctx: Context, args: argparse.Namespace) -> int:
+    request = ProvisionRequest(
+        tenant=args.tenant,
+        template=args.template,
+        stack=args.stack,
+        params=parse_params(args.param),
+        wait=not args.no_wait,
+    )
+    result = await provision(ctx, request)
+    if args.json:
+        output.emit_json(result)
+    elif result.dry_run:
+        output.dry_run_report(result.dry_run_reason, result.calls, result.compose_yaml)
+    else:
+        output.say(f"{result.tenant}/{result.stack} ({result.template}): {result.status}")
+        rows = [
+            ["project", result.project_uuid],
+            ["service", result.service_uuid],
+            ["coolify status", result.coolify_status or "-"],
+            ["public url", result.fqdn or "-"],
+        ]
+        output.table(rows, ["", ""])
+    return 0
+
+
+def _stack_result(args: argparse.Namespace, result: StackResult) -> int:
+    if args.json:
+        output.emit_json(result)
+    elif result.dry_run:
+        output.dry_run_report(result.dry_run_reason, result.calls)
+    else:
+        output.say(f"{result.tenant}/{result.stack}: {result.status} (desired: {result.desired_state})")
+    return 0
+
+
+async def _suspend(ctx: Context, args: argparse.Namespace) -> int:
+    tenant, stack = parse_stack_ref(args.ref)
+    return _stack_result(args, await suspend(ctx, tenant, stack, wait=not args.no_wait))
+
+
+async def _resume(ctx: Context, args: argparse.Namespace) -> int:
+    tenant, stack = parse_stack_ref(args.ref)
+    return _stack_result(args, await resume(ctx, tenant, stack, wait=not args.no_wait))
+
+
+async def _delete(ctx: Context, args: argparse.Namespace) -> int:
+    tenant, stack = parse_stack_ref(args.ref)
+    result = await delete(ctx, tenant, stack, delete_volumes=args.delete_volumes, wait=not args.no_wait)
+    return _stack_result(args, result)
+
+
+def _print_status(report: TenantStatus) -> None:
+    limit = report.stack_limit if report.stack_limit is not None else "?"
+    output.say(f"tenant {report.slug} ({report.name}) · plan {report.plan} · {report.status}")
+    output.say(f"stacks: {sum(1 for s in report.stacks if s.desired_state != 'deleted')} of {limit}")
+    output.say(f"coolify project: {report.project_uuid or '-'}")
+    rows = [
+        [
+            s.name,
+            s.template,
+            s.desired_state,
+            s.status,
+            s.coolify_status,
+            s.service_uuid or "-",
+            s.fqdn or "-",
+        ]
+        for s in report.stacks
+    ]
+    output.table(rows, ["STACK", "TEMPLATE", "DESIRED", "STATUS", "COOLIFY", "SERVICE", "URL"])
+    for stack in report.stacks:
+        if stack.last_error:
+            output.say(f"last error of {stack.name}: {stack.last_error}")
+        for key, value in (stack.credentials or {}).items():
+            output.say(f"credential {stack.name} {key}: {value}")
+
+
+async def _status(ctx: Context, args: argparse.Namespace) -> int:
+    report = await status(ctx, args.tenant, show_credentials=args.show_credentials)
+    output.emit_json(report) if args.json else _print_status(report)
+    return 0
+
+
+async def _doctor(ctx: Context, args: argparse.Namespace) -> int:
+    checks = await doctor(ctx)
+    if args.json:
+        output.emit_json(checks)
+    else:
+        output.table(
+            [[c.outcome.upper(), c.name, c.detail, c.advice] for c in checks],
+            ["", "CHECK", "DETAIL", "ADVICE"],
+        )
+    return ConfigurationError.exit_code if any(c.outcome == "fail" for c in checks) else 0
+
+
+async def _audit(ctx: Context, args: argparse.Namespace) -> int:
+    tenant = validate_slug(args.tenant) if args.tenant else None
+    events = await ctx.store.list_audit(tenant, limit=max(1, min(args.limit, 1000)))
+    if args.json:
+        output.emit_json(events)
+    else:
+        rows = [[e["time"], e["actor"], e["action"], e["tenant"], e["stack"], e["outcome"]] for e in events]
+        output.table(rows, ["TIME", "ACTOR", "ACTION", "TENANT", "STACK", "OUTCOME"])
+    return 0
+
+
+async def _templates(args: argparse.Namespace, settings: Settings) -> int:
+    from shared.catalog import load_catalog
+
+    catalog = load_catalog(settings.templates_dir)
+    if args.templates_command == "list":
+        templates = list(catalog)
+        if args.json:
+            output.emit_json([_template_summary(t) for t in templates])
+        else:
+            rows = [
+                [t.name, t.meta.plan_minimum, "yes" if t.meta.stateful else "no", t.meta.title]
+                for t in templates
+            ]
+            output.table(rows, ["TEMPLATE", "MIN PLAN", "STATEFUL", "TITLE"])
+        return 0
+    template = catalog.get(args.name)
+    if args.templates_command == "show":
+        if args.json:
+            output.emit_json(template.meta.model_dump(mode="json"))
+        else:
+            _print_template(template)
+        return 0
+    slug = validate_slug(args.tenant)
+    stack = validate_stack_name(args.stack or template.meta.default_stack_name)
+    if args.plan:
+        plan = get_plan(args.plan, settings)
+    else:
+        async with open_context(settings) as ctx:
+            plan = get_plan((await ctx.store.get_tenant(slug)).plan, settings)
+    params = validate_params(template, parse_params(args.param), require_secrets=False)
+    rendered = render_stack(
+        template,
+        tenant=slug,
+        plan=plan,
+        stack=stack,
+        params=params,
+        base_domain=settings.base_domain,
+        router_url=str(settings.router_url) if settings.router_url else None,
+    )
+    if args.json:
+        output.emit_json({"compose": rendered.compose_yaml, "sha256": rendered.sha256, "urls": rendered.urls})
+    else:
+        output.say(rendered.compose_yaml.rstrip())
+    return 0
+
+
+def _template_summary(template: Template) -> dict[str, Any]:
+    return {
+        "name": template.name,
+        "title": template.meta.title,
+        "plan_minimum": template.meta.plan_minimum,
+        "stateful": template.meta.stateful,
+    }
+
+
+def _print_template(template: Template) -> None:
+    meta = template.meta
+    output.say(f"{meta.name}: {meta.title}\n{meta.description}\n")
+    output.say(f"plan minimum: {meta.plan_minimum} · stateful: {meta.stateful}")
+    output.say(f"default stack name: {meta.default_stack_name}")
+    if meta.expose:
+        output.say(
+            f"public: service {meta.expose.service}, container port {meta.expose.port} (https via Traefik)"
+        )
+    output.say("\nparameters:")
+    rows = [
+        [
+            p.name,
+            p.type,
+            "yes" if p.required else "no",
+            "yes" if p.secret else "no",
+            "" if p.default is None else p.default,
+            p.description,
+        ]
+        for p in meta.parameters
+    ]
+    output.table(rows, ["NAME", "TYPE", "REQUIRED", "SECRET", "DEFAULT", "DESCRIPTION"])
+    if meta.secrets:
+        output.say("\ngenerated secrets:")
+        output.table([[s.env, s.kind, s.description] for s in meta.secrets], ["ENV", "KIND", "DESCRIPTION"])
+    output.say("\nresources per plan:")
+    rows = []
+    for plan, profile in meta.resources.items():
+        for service, limits in profile.services.items():
+            rows.append([plan, service, limits.cpus, limits.memory, limits.pids, profile.volume_budget])
+    output.table(rows, ["PLAN", "SERVICE", "CPUS", "MEMORY", "PIDS", "VOLUME BUDGET"])
+
+
+_HANDLERS = {
+    "pb": _pb,
+    "tenants": _tenants,
+    "provision": _provision,
+    "status": _status,
+    "suspend": _suspend,
+    "resume": _resume,
+    "delete": _delete,
+    "doctor": _doctor,
+    "audit": _audit,
+}

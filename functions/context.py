@@ -1,0 +1,143 @@
+"""What every operation needs, built once per command or event: settings, clients, catalog, dry-run."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import httpx
+from pydantic import SecretStr
+
+from functions.store import Store
+from shared import redaction
+from shared.catalog import Catalog, load_catalog
+from shared.coolify.client import CoolifyClient
+from shared.coolify.dryrun import DryRunTransport
+from shared.errors import ConfigurationError
+from shared.pocketbase.client import PocketBase
+from shared.pocketbase.embedded import ensure_embedded
+from shared.ratelimit import SlidingWindowLimiter
+from shared.retry import RetryPolicy
+from shared.settings import Settings
+
+
+@dataclass
+class Context:
+    """Dependencies of one operation. ``dry_run`` means: no Coolify write is sent, nothing is stored."""
+
+    settings: Settings
+    pb: PocketBase
+    coolify: CoolifyClient
+    catalog: Catalog
+    dry_run: bool
+    dry_run_reason: str = ""
+    recorder: DryRunTransport | None = None
+    operation_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    clock: Callable[[], float] = time.monotonic
+
+    @property
+    def offline(self) -> bool:
+        """A dry run with no Coolify at all: stored uuids are trusted, nothing can be looked up."""
+        return self.recorder is not None and self.recorder.upstream is None
+
+    @property
+    def store(self) -> Store:
+        return Store(self.pb, dry_run=self.dry_run, actor=self.settings.actor, operation_id=self.operation_id)
+
+
+def pocketbase_from_settings(
+    settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+) -> PocketBase:
+    """The configured PocketBase, or the embedded one under CFA_DATA_DIR (started on demand)."""
+    if settings.pocketbase_url is None:
+        server = ensure_embedded(settings.data_dir)
+        return PocketBase(server.url, server.email, server.password, transport=transport)
+    if not settings.pocketbase_email or settings.pocketbase_password is None:
+        raise ConfigurationError(
+            "CFA_POCKETBASE_URL is set but the superuser credentials are not",
+            advice="set CFA_POCKETBASE_EMAIL and CFA_POCKETBASE_PASSWORD",
+        )
+    redaction.register(settings.pocketbase_password)
+    return PocketBase(
+        str(settings.pocketbase_url),
+        settings.pocketbase_email,
+        settings.pocketbase_password,
+        transport=transport,
+    )
+
+
+def coolify_from_settings(
+    settings: Settings,
+    *,
+    dry_run: bool,
+    transport: httpx.AsyncBaseTransport | None = None,
+    limiter: SlidingWindowLimiter | None = None,
+) -> tuple[CoolifyClient, DryRunTransport | None, str]:
+    """The Coolify client, wrapped in a recording dry-run transport when nothing may be sent.
+
+    Returns (client, recorder or None, the reason for the dry run or "").
+    """
+    api_base = settings.coolify_api_base
+    if api_base is None:
+        recorder = DryRunTransport(upstream=None)
+        reason = "CFA_COOLIFY_URL is not set"
+        client = CoolifyClient("http://coolify.invalid/api/v1", SecretStr("dry-run"), transport=recorder)
+        return client, recorder, reason
+    if settings.coolify_token is None:
+        raise ConfigurationError(
+            "CFA_COOLIFY_URL is set but CFA_COOLIFY_TOKEN is not",
+            advice="create an API token in Coolify (Keys & Tokens) with read, write and deploy",
+        )
+    redaction.register(settings.coolify_token)
+    forwarding = DryRunTransport(upstream=transport or httpx.AsyncHTTPTransport()) if dry_run else None
+    client = CoolifyClient(
+        api_base,
+        settings.coolify_token,
+        transport=forwarding or transport,
+        timeout=settings.coolify_timeout_seconds,
+        limiter=limiter or SlidingWindowLimiter(settings.coolify_rate_limit_per_minute),
+        retry=RetryPolicy(max_attempts=settings.coolify_max_attempts),
+    )
+    return client, forwarding, "--dry-run" if dry_run else ""
+
+
+@contextlib.asynccontextmanager
+async def open_context(
+    settings: Settings,
+    *,
+    dry_run: bool = False,
+    changes_coolify: bool = False,
+    pb: PocketBase | None = None,
+    coolify_transport: httpx.AsyncBaseTransport | None = None,
+    limiter: SlidingWindowLimiter | None = None,
+) -> AsyncIterator[Context]:
+    """Build a Context from settings; ``pb``/``coolify_transport`` let tests and benchmarks inject.
+
+    ``changes_coolify``: the operation writes to Coolify, so with no Coolify configured the whole
+    operation becomes a dry run (PocketBase untouched too: it would otherwise record changes that
+    never happened). Operations that only read Coolify keep writing PocketBase normally.
+    """
+    coolify, recorder, reason = coolify_from_settings(
+        settings, dry_run=dry_run, transport=coolify_transport, limiter=limiter
+    )
+    own_pb = pb is None
+    pocketbase = pb or pocketbase_from_settings(settings)
+    try:
+        yield Context(
+            settings=settings,
+            pb=pocketbase,
+            coolify=coolify,
+            catalog=load_catalog(settings.templates_dir),
+            dry_run=dry_run or (changes_coolify and recorder is not None),
+            dry_run_reason=reason,
+            recorder=recorder,
+        )
+    finally:
+        await coolify.aclose()
+        if own_pb:
+            await pocketbase.aclose()

@@ -1,0 +1,203 @@
+"""``cfa doctor``: check every dependency and say what to do about each failure.
+
+The Coolify ability probes send requests that cannot change anything: a project create with an empty
+name (422 if the token may write, 403 if not) and a start of a service that does not exist (404 if
+the token may deploy, 403 if not). They do show up in Coolify's own audit log.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import httpx
+from pydantic import BaseModel
+
+from functions.context import Context
+from functions.operations.coolify_resources import choose_server
+from shared.catalog import load_catalog
+from shared.errors import AuthError, CfaError, NotFoundError, RejectedError
+from shared.params import validate_params
+from shared.plans import PLAN_ORDER, get_plan
+from shared.pocketbase.client import PocketBase
+from shared.rendering import render_stack
+
+Outcome = Literal["ok", "warn", "fail"]
+REQUIRED_COLLECTIONS = ("tenants", "stacks", "stack_secrets", "audit_events", "operation_locks")
+
+
+class Check(BaseModel):
+    name: str
+    outcome: Outcome
+    detail: str
+    advice: str = ""
+
+
+async def check_pocketbase(pb: PocketBase) -> list[Check]:
+    if not await pb.health():
+        return [
+            Check(
+                name="pocketbase",
+                outcome="fail",
+                detail=f"{pb.base_url} does not answer",
+                advice="check CFA_POCKETBASE_URL, or unset it to use the embedded PocketBase",
+            )
+        ]
+    checks = [Check(name="pocketbase", outcome="ok", detail=f"{pb.base_url} is healthy")]
+    try:
+        missing = [name for name in REQUIRED_COLLECTIONS if await pb.get_collection(name) is None]
+    except CfaError as err:
+        return [*checks, Check(name="pocketbase auth", outcome="fail", detail=err.message, advice=err.advice)]
+    checks.append(Check(name="pocketbase auth", outcome="ok", detail="superuser login works"))
+    if missing:
+        checks.append(
+            Check(
+                name="pocketbase schema",
+                outcome="fail",
+                detail=f"missing: {', '.join(missing)}",
+                advice="run cfa pb migrate",
+            )
+        )
+    else:
+        checks.append(Check(name="pocketbase schema", outcome="ok", detail="all collections present"))
+    return checks
+
+
+async def _probe(ctx: Context, path: str, body: object, expected: type[CfaError], ability: str) -> Check:
+    """POST something harmless; ``expected`` is the error a token *with* the ability gets."""
+    name = f"coolify ability {ability}"
+    try:
+        await ctx.coolify.diagnostic_post(path, body)
+    except AuthError as err:
+        return Check(
+            name=name, outcome="fail", detail=err.message, advice=f"give the token the {ability} ability"
+        )
+    except expected:
+        return Check(name=name, outcome="ok", detail=f"the token may {ability}")
+    except CfaError as err:
+        return Check(name=name, outcome="warn", detail=f"unexpected answer to the probe: {err.message}")
+    return Check(name=name, outcome="warn", detail="the probe unexpectedly succeeded")
+
+
+async def check_coolify(ctx: Context) -> list[Check]:
+    settings = ctx.settings
+    if settings.coolify_url is None:
+        return [
+            Check(
+                name="coolify",
+                outcome="warn",
+                detail="CFA_COOLIFY_URL is not set: every Coolify write is a dry run",
+                advice="set CFA_COOLIFY_URL and CFA_COOLIFY_TOKEN to provision for real",
+            )
+        ]
+    checks: list[Check] = []
+    try:
+        version = await ctx.coolify.version()
+    except CfaError as err:
+        return [Check(name="coolify", outcome="fail", detail=err.message, advice=err.advice)]
+    checks.append(
+        Check(name="coolify", outcome="ok", detail=f"{settings.coolify_api_base} answers, version {version}")
+    )
+    try:
+        servers = await ctx.coolify.list_servers()
+    except CfaError as err:
+        return [
+            *checks,
+            Check(name="coolify ability read", outcome="fail", detail=err.message, advice=err.advice),
+        ]
+    checks.append(
+        Check(name="coolify ability read", outcome="ok", detail=f"{len(servers)} server(s) visible")
+    )
+    checks.append(await _probe(ctx, "/projects", {"name": ""}, RejectedError, "write"))
+    checks.append(await _probe(ctx, "/services/cfa-doctor-probe/start", None, NotFoundError, "deploy"))
+    try:
+        placement = await choose_server(ctx)
+    except CfaError as err:
+        checks.append(Check(name="coolify server", outcome="fail", detail=err.message, advice=err.advice))
+    else:
+        chosen = next((s for s in servers if s.uuid == placement.server_uuid), None)
+        how = "CFA_COOLIFY_SERVER_UUID" if settings.coolify_server_uuid else "first usable and reachable"
+        label = f"{chosen.name} ({chosen.uuid})" if chosen else placement.server_uuid
+        checks.append(Check(name="coolify server", outcome="ok", detail=f"{label}, chosen as {how}"))
+    return checks
+
+
+def check_settings(ctx: Context) -> list[Check]:
+    settings = ctx.settings
+    checks = []
+    if settings.base_domain is None:
+        checks.append(
+            Check(
+                name="base domain",
+                outcome="warn",
+                detail="CFA_BASE_DOMAIN is not set",
+                advice="templates with a public URL cannot be provisioned until it is set",
+            )
+        )
+    else:
+        checks.append(
+            Check(
+                name="base domain", outcome="ok", detail=f"stacks get <stack>-<tenant>.{settings.base_domain}"
+            )
+        )
+    if settings.router_url is None:
+        checks.append(
+            Check(
+                name="router",
+                outcome="warn",
+                detail="CFA_ROUTER_URL is not set",
+                advice="templates that talk to the Router cannot be provisioned until it is set",
+            )
+        )
+    else:
+        checks.append(Check(name="router", outcome="ok", detail=str(settings.router_url)))
+    return checks
+
+
+def check_templates(ctx: Context) -> list[Check]:
+    """Every template renders and passes the policy on every plan it is offered on."""
+    try:
+        catalog = load_catalog(ctx.settings.templates_dir)
+    except CfaError as err:
+        return [Check(name="templates", outcome="fail", detail=err.message, advice=err.advice)]
+    problems = []
+    for template in catalog:
+        params = (
+            validate_params(template, {}, require_secrets=False)
+            if not any(p.required and not p.secret for p in template.meta.parameters)
+            else None
+        )
+        if params is None:
+            continue
+        for plan_name in PLAN_ORDER[PLAN_ORDER.index(template.meta.plan_minimum) :]:
+            try:
+                render_stack(
+                    template,
+                    tenant="doctor",
+                    plan=get_plan(plan_name, ctx.settings),
+                    stack="check",
+                    params=params,
+                    base_domain=ctx.settings.base_domain or "example.invalid",
+                    router_url=str(ctx.settings.router_url or "https://router.invalid/v1"),
+                )
+            except CfaError as err:
+                problems.append(f"{template.name}/{plan_name}: {err.message}")
+    if problems:
+        return [
+            Check(name="templates", outcome="fail", detail="; ".join(problems), advice="fix the templates")
+        ]
+    return [
+        Check(
+            name="templates", outcome="ok", detail=f"{len(catalog.names())} template(s) render on every plan"
+        )
+    ]
+
+
+async def doctor(ctx: Context) -> list[Check]:
+    checks = check_settings(ctx)
+    checks += await check_pocketbase(ctx.pb)
+    try:
+        checks += await check_coolify(ctx)
+    except httpx.HTTPError as err:  # pragma: no cover - the client maps these
+        checks.append(Check(name="coolify", outcome="fail", detail=str(err)))
+    checks += check_templates(ctx)
+    return checks

@@ -1,0 +1,65 @@
+"""Suspend a stack: record the intent (desired_state=suspended), stop the service, wait until stopped.
+
+Idempotent: a stack already stopped is just recorded as suspended. The monitor reads desired_state
+and stays quiet about a suspended stack. Writes: the stack's desired_state, status, coolify_status,
+and audit events ``suspend.requested`` / ``suspend.completed``.
+"""
+
+from __future__ import annotations
+
+import structlog
+
+from functions.context import Context
+from functions.operations.common import locked, refusals_audited, wait_until
+from functions.operations.lifecycle import StackResult, Target, record_failure, resolve, result
+from shared.coolify.models import ServiceStatus
+from shared.errors import CfaError, NotFoundError
+from shared.logging import get_logger
+
+log = get_logger()
+
+
+async def suspend(ctx: Context, tenant: str, stack: str, *, wait: bool = True) -> StackResult:
+    with structlog.contextvars.bound_contextvars(
+        operation="suspend", operation_id=ctx.operation_id, dry_run=ctx.dry_run, tenant=tenant, stack=stack
+    ):
+        async with refusals_audited(ctx, "suspend", tenant[:30], stack[:30]):
+            target = await resolve(ctx, tenant, stack)
+            if target.stack.desired_state == "deleted":
+                raise NotFoundError(f"stack {tenant}/{stack} is being deleted", advice="nothing to suspend")
+        async with locked(ctx, target.tenant.slug):
+            try:
+                target = await _suspend(ctx, target, wait=wait)
+            except CfaError as err:
+                await record_failure(ctx, "suspend", target, err)
+                raise
+        return result(ctx, target)
+
+
+async def _suspend(ctx: Context, target: Target, *, wait: bool) -> Target:
+    store, coolify = ctx.store, ctx.coolify
+    stack = await store.update_stack(target.stack, desired_state="suspended")
+    await store.audit("suspend.requested", tenant=target.tenant.slug, stack=stack.name)
+    status = ServiceStatus.parse("exited")
+    if stack.coolify_service_uuid:
+        stopped_now = await coolify.stop_service(stack.coolify_service_uuid)
+        log.info(
+            "suspend.stop_requested", service_uuid=stack.coolify_service_uuid, already_stopped=not stopped_now
+        )
+        if wait and not ctx.dry_run:
+
+            async def stopped() -> ServiceStatus | None:
+                current = (await coolify.get_service(stack.coolify_service_uuid)).parsed_status
+                return current if current.stopped else None
+
+            status = await wait_until(
+                ctx,
+                stopped,
+                within=ctx.settings.provision_wait_seconds,
+                what=f"{target.tenant.slug}/{stack.name} stopping",
+                advice="check the service in Coolify, then re-run cfa suspend",
+            )
+    stack = await store.update_stack(stack, status="suspended", coolify_status=status.raw, last_error="")
+    await store.audit("suspend.completed", tenant=target.tenant.slug, stack=stack.name)
+    log.info("suspend.completed")
+    return Target(target.tenant, stack)

@@ -1,0 +1,149 @@
+"""Reads and writes of tenants, stacks, secrets and the audit trail, with dry-run built in.
+
+In dry-run mode every write is skipped and returns what it would have written, so an operation runs
+the same code path and PocketBase stays untouched. The audit trail is append-only: this module has no
+way to change or delete an audit event.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from functions.records import Stack, Tenant
+from shared import redaction
+from shared.errors import NotFoundError
+from shared.logging import get_logger
+from shared.pocketbase.client import PocketBase
+from shared.pocketbase.filters import pb_filter
+
+log = get_logger()
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+
+
+class Store:
+    def __init__(self, pb: PocketBase, *, dry_run: bool, actor: str, operation_id: str) -> None:
+        self.pb = pb
+        self.dry_run = dry_run
+        self.actor = actor
+        self.operation_id = operation_id
+
+    # --- tenants -------------------------------------------------------------------------------------
+
+    async def find_tenant(self, slug: str) -> Tenant | None:
+        record = await self.pb.first("tenants", pb_filter("slug = {:slug}", slug=slug))
+        return Tenant.model_validate(record) if record else None
+
+    async def get_tenant(self, slug: str) -> Tenant:
+        tenant = await self.find_tenant(slug)
+        if tenant is None:
+            raise NotFoundError(
+                f"tenant {slug!r} does not exist",
+                advice=f"create it: cfa tenants create {slug} --plan starter",
+            )
+        return tenant
+
+    async def list_tenants(self) -> list[Tenant]:
+        return [Tenant.model_validate(r) for r in await self.pb.list_records("tenants", sort="slug")]
+
+    async def create_tenant(self, data: dict[str, Any]) -> Tenant:
+        if self.dry_run:
+            return Tenant.model_validate({"id": "dry-run", **data})
+        return Tenant.model_validate(await self.pb.create_record("tenants", data))
+
+    async def update_tenant(self, tenant: Tenant, **fields: Any) -> Tenant:
+        if self.dry_run:
+            return tenant.model_copy(update=fields)
+        return Tenant.model_validate(await self.pb.update_record("tenants", tenant.id, fields))
+
+    # --- stacks --------------------------------------------------------------------------------------
+
+    async def list_stacks(self, tenant: Tenant) -> list[Stack]:
+        records = await self.pb.list_records(
+            "stacks", filter=pb_filter("tenant = {:tenant}", tenant=tenant.id), sort="name"
+        )
+        return [Stack.model_validate(r) for r in records]
+
+    async def find_stack(self, tenant: Tenant, name: str) -> Stack | None:
+        record = await self.pb.first(
+            "stacks", pb_filter("tenant = {:tenant} && name = {:name}", tenant=tenant.id, name=name)
+        )
+        return Stack.model_validate(record) if record else None
+
+    async def get_stack(self, tenant: Tenant, name: str) -> Stack:
+        stack = await self.find_stack(tenant, name)
+        if stack is None:
+            raise NotFoundError(
+                f"tenant {tenant.slug} has no stack {name!r}",
+                advice=f"see its stacks: cfa status {tenant.slug}",
+            )
+        return stack
+
+    async def create_stack(self, data: dict[str, Any]) -> Stack:
+        if self.dry_run:
+            return Stack.model_validate({"id": "dry-run", **data})
+        return Stack.model_validate(await self.pb.create_record("stacks", data))
+
+    async def update_stack(self, stack: Stack, **fields: Any) -> Stack:
+        if self.dry_run:
+            return stack.model_copy(update=fields)
+        return Stack.model_validate(await self.pb.update_record("stacks", stack.id, fields))
+
+    # --- secrets -------------------------------------------------------------------------------------
+
+    async def get_secrets(self, stack: Stack) -> dict[str, str]:
+        """The stack's stored secret env values (registered for redaction as they are read)."""
+        if stack.id == "dry-run":
+            return {}
+        record = await self.pb.first("stack_secrets", pb_filter("stack = {:stack}", stack=stack.id))
+        values = {str(k): str(v) for k, v in ((record or {}).get("values") or {}).items()}
+        redaction.register_all(values.values())
+        return values
+
+    async def put_secrets(self, stack: Stack, values: dict[str, str]) -> None:
+        if self.dry_run:
+            return
+        record = await self.pb.first("stack_secrets", pb_filter("stack = {:stack}", stack=stack.id))
+        if record is None:
+            await self.pb.create_record("stack_secrets", {"stack": stack.id, "values": values})
+        else:
+            await self.pb.update_record("stack_secrets", str(record["id"]), {"values": values})
+
+    async def delete_secrets(self, stack: Stack) -> None:
+        if self.dry_run:
+            return
+        record = await self.pb.first("stack_secrets", pb_filter("stack = {:stack}", stack=stack.id))
+        if record is not None:
+            await self.pb.delete_record("stack_secrets", str(record["id"]))
+
+    # --- audit ---------------------------------------------------------------------------------------
+
+    async def audit(
+        self,
+        action: str,
+        *,
+        outcome: str = "ok",
+        tenant: str = "",
+        stack: str = "",
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Append one audit event (never in dry-run). ``details`` must not hold secrets; it is scrubbed."""
+        event = {
+            "actor": self.actor,
+            "action": action,
+            "tenant": tenant[:30],
+            "stack": stack[:30],
+            "outcome": outcome,
+            "operation_id": self.operation_id,
+            "details": redaction.scrub(details or {}),
+        }
+        log.info("audit.recorded", action=action, outcome=outcome, dry_run=self.dry_run)
+        if not self.dry_run:
+            await self.pb.create_record("audit_events", event)
+
+    async def list_audit(self, tenant: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        query = pb_filter("tenant = {:tenant}", tenant=tenant) if tenant else None
+        return await self.pb.list_records("audit_events", filter=query, sort="-time", limit=limit)
