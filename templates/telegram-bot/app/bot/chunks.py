@@ -41,7 +41,9 @@ def split_message(text: str, limit: int = TELEGRAM_MESSAGE_LIMIT) -> list[str]:
 
 
 def _fitting_prefix(text: str, limit: int) -> str:
-    window = text[:limit]
-    while (excess := utf16_length(window) - limit) > 0:
-        window = window[: len(window) - excess]
-    return window
+    units = 0
+    for index, char in enumerate(text[:limit]):
+        units += 2 if ord(char) > 0xFFFF else 1
+        if units > limit:
+            return text[:index]
+    return text[:limit]
