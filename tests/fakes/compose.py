@@ -142,9 +142,24 @@ def is_database_image(image: str | None) -> bool:
     return name in DATABASE_IMAGES
 
 
+def _split_short_volume(entry: str) -> list[str]:
+    """Split ``source:target[:mode]`` on colons that are not inside ``${...}``."""
+    parts, current, depth = [], "", 0
+    for char in entry:
+        depth += char == "{"
+        depth -= char == "}" and depth > 0
+        if char == ":" and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    return [*parts, current]
+
+
 def _volume_source(entry: object) -> str | None:
     if isinstance(entry, str):
-        return entry.split(":", 1)[0] if ":" in entry else None
+        parts = _split_short_volume(entry)
+        return parts[0] if len(parts) > 1 else None
     if isinstance(entry, dict) and entry.get("type", "volume") == "volume":
         source = entry.get("source")
         return source if isinstance(source, str) else None
@@ -153,7 +168,7 @@ def _volume_source(entry: object) -> str | None:
 
 def _volume_paths(entry: object) -> list[str]:
     if isinstance(entry, str):
-        return entry.split(":")[:2]
+        return _split_short_volume(entry)[:2]
     if isinstance(entry, dict):
         return [str(entry[k]) for k in ("source", "target") if entry.get(k) is not None]
     return []

@@ -39,7 +39,7 @@ volumes:
 """
 
 
-def service_body(project_uuid: str, server_uuid: str, **overrides: Any) -> dict[str, Any]:
+def service_body(project_uuid: str, server_uuid: str, /, **overrides: Any) -> dict[str, Any]:
     """A valid ``POST /services`` body for :data:`WEB_COMPOSE`; ``overrides`` replace or add keys."""
     body: dict[str, Any] = {
         "name": "tenant-acme-stack",

@@ -319,6 +319,6 @@ class TestServing:
     def test_uvicorn_timeout_fault_hangs(self, coolify_fake: FakeCoolify) -> None:
         """Over a socket, a timeout fault makes the client's own read timeout fire."""
         coolify_fake.inject("GET", r"/servers$", "timeout_before")
-        with coolify_fake.serve(hang_seconds=1) as root, pytest.raises(httpx.ReadTimeout):
+        with coolify_fake.serve(hang_seconds=0.4) as root, pytest.raises(httpx.ReadTimeout):
             headers = {"Authorization": f"Bearer {DEFAULT_TOKEN}", **JSON}
             httpx.get(f"{root}/api/v1/servers", headers=headers, timeout=0.2)
