@@ -23,7 +23,6 @@ import re
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +32,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes import coolify_envs as envs
-from tests.fakes import coolify_projects as projects
-from tests.fakes import coolify_services as services
 from tests.fakes.coolify_api import CallRecord, Ctx, Reply, message
+from tests.fakes.coolify_routes import check_json_body, match_route
 from tests.fakes.coolify_state import CoolifyState, Deletion, Destination, Server, Service
 from tests.fakes.faults import BEFORE_MODES, Fault, FaultMode
 from tests.fakes.openapi import SPEC_PATH, SpecValidator
@@ -50,62 +47,6 @@ BASE_URL = "http://coolify.test/api/v1"
 NOT_FOUND = {"message": "Not found.", "docs": "https://coolify.io/docs"}
 HEALTH_PATHS = frozenset({"/api/health", "/api/v1/health"})
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-
-Handler = Callable[[Ctx], Reply]
-
-
-@dataclass(frozen=True)
-class _Route:
-    method: str
-    pattern: re.Pattern[str]
-    handler: Handler
-    ability: str | None  # None: any valid token will do
-    json_body: bool = False
-
-
-def _route(
-    method: str, template: str, handler: Handler, ability: str | None, json_body: bool = False
-) -> _Route:
-    regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape("/api/v1" + template))
-    return _Route(method, re.compile(f"^{regex}$"), handler, ability, json_body)
-
-
-def _version(ctx: Ctx) -> Reply:
-    """``GET /version``: the bare version as ``text/html`` (e.g. ``4.3.10``, no ``v``)."""
-    return Reply(200, text=ctx.state.version)
-
-
-# Laravel tries routes in registration order: literal segments before catch-all parameters.
-ROUTES: tuple[_Route, ...] = (
-    _route("GET", "/version", _version, "read"),
-    _route("GET", "/servers", projects.list_servers, "read"),
-    _route("GET", "/servers/{uuid}", projects.get_server, "read"),
-    _route("GET", "/servers/{server_uuid}/destinations", projects.list_destinations, "read"),
-    _route("GET", "/projects", projects.list_projects, "read"),
-    _route("POST", "/projects", projects.create_project, "write", json_body=True),
-    _route("GET", "/projects/{uuid}", projects.get_project, "read"),
-    _route("PATCH", "/projects/{uuid}", projects.update_project, "write", json_body=True),
-    _route("DELETE", "/projects/{uuid}", projects.delete_project, "write"),
-    _route("GET", "/projects/{uuid}/environments", projects.list_environments, "read"),
-    _route("POST", "/projects/{uuid}/environments", projects.create_environment, "write", json_body=True),
-    _route("GET", "/projects/{uuid}/{environment_name_or_uuid}", projects.get_environment, "read"),
-    _route("GET", "/services", services.list_services, "read"),
-    _route("POST", "/services", services.create_service, "write", json_body=True),
-    _route("GET", "/services/{uuid}", services.get_service, "read"),
-    _route("PATCH", "/services/{uuid}", services.update_service, "write", json_body=True),
-    _route("DELETE", "/services/{uuid}", services.delete_service, "write"),
-    _route("GET", "/services/{uuid}/envs", envs.list_envs, "read"),
-    _route("POST", "/services/{uuid}/envs", envs.create_env, "write", json_body=True),
-    _route("PATCH", "/services/{uuid}/envs/bulk", envs.bulk_envs, "write", json_body=True),
-    _route("PATCH", "/services/{uuid}/envs", envs.update_env, "write", json_body=True),
-    _route("DELETE", "/services/{uuid}/envs/{env_uuid}", envs.delete_env, "write"),
-    _route("POST", "/services/{uuid}/start", services.start_service, "deploy"),
-    _route("POST", "/services/{uuid}/stop", services.stop_service, "deploy"),
-    _route("POST", "/services/{uuid}/restart", services.restart_service, "deploy"),
-    _route("GET", "/services/{uuid}/start", services.lifecycle_needs_post, None),
-    _route("GET", "/services/{uuid}/stop", services.lifecycle_needs_post, None),
-    _route("GET", "/services/{uuid}/restart", services.lifecycle_needs_post, None),
-)
 
 
 class FakeCoolify:
@@ -344,7 +285,7 @@ class FakeCoolify:
         verdict = self.limiter.hit() if path.startswith("/api/") else None
         if verdict is not None and not verdict.allowed:
             return _too_many(), verdict
-        route, params = self._match(method, path)
+        route, params = match_route(method, path)
         if route is None:
             return Reply(404, NOT_FOUND), verdict
         abilities = self._token_abilities(request)
@@ -353,16 +294,10 @@ class FakeCoolify:
         if route.ability is not None and not abilities & {route.ability, "root"}:
             return message(403, f"Missing required permissions: {route.ability}"), verdict
         if route.json_body:
-            refused = _check_json_body(request, body)
+            refused = check_json_body(request.headers.get("content-type", ""), body)
             if refused is not None:
                 return refused, verdict
         return route.handler(Ctx(self.state, params, dict(query), body, abilities)), verdict
-
-    def _match(self, method: str, path: str) -> tuple[_Route | None, dict[str, str]]:
-        for route in ROUTES:
-            if route.method == method and (match := route.pattern.match(path)):
-                return route, match.groupdict()
-        return None, {}
 
     def _token_abilities(self, request: Request) -> frozenset[str] | None:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -411,18 +346,6 @@ def _parse_json(raw: bytes) -> Any:
         return json.loads(raw)
     except ValueError:
         return None
-
-
-def _check_json_body(request: Request, body: Any) -> Reply | None:
-    """``validateIncomingRequest()``: JSON content type, valid JSON, not empty (§2), all as 400."""
-    content_type = request.headers.get("content-type", "")
-    if "/json" not in content_type and "+json" not in content_type:
-        return Reply(400, {"message": "Invalid request.", "error": "Content-Type must be application/json."})
-    if not isinstance(body, dict):  # unparsable, empty, or not an object
-        return Reply(400, {"message": "Invalid request.", "error": "Invalid JSON."})
-    if not body:
-        return Reply(400, {"message": "Invalid request.", "error": "Empty JSON."})
-    return None
 
 
 def _too_many() -> Reply:

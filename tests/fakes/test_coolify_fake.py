@@ -10,7 +10,7 @@ import pytest
 from starlette.exceptions import StarletteDeprecationWarning
 
 from tests.fakes.clock import FakeClock
-from tests.fakes.coolify import DEFAULT_TOKEN, FakeCoolify
+from tests.fakes.coolify import DEFAULT_TOKEN, FakeCoolify, app_factory
 
 pytestmark = pytest.mark.anyio
 
@@ -135,6 +135,15 @@ class TestRouting:
         async with httpx.AsyncClient(transport=coolify_fake.transport(), base_url="http://coolify.test") as c:
             response = await c.get("/api/health")
         assert (response.status_code, response.text) == (200, "OK")
+
+    async def test_trailing_slash_is_ignored(
+        self, coolify_client: httpx.AsyncClient, coolify_fake: FakeCoolify
+    ) -> None:
+        """``/projects/`` reaches ``/projects`` (Laravel trims the slash), but the spec check flags it."""
+        response = await coolify_client.get("/projects/")
+        assert response.status_code == 200
+        assert coolify_fake.spec_violations == ["GET /api/v1/projects/: path not in the spec"]
+        coolify_fake.spec_violations.clear()
 
 
 class TestRateLimit:
@@ -315,6 +324,15 @@ class TestServing:
             response = httpx.get(f"{root}/api/v1/servers", headers=headers)
         assert response.status_code == 200
         assert response.json()[0]["name"] == "localhost"
+
+    async def test_app_factory_builds_a_fresh_fake(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """``app_factory`` (for ``uvicorn --factory``) reads its token from the environment."""
+        monkeypatch.setenv("FAKE_COOLIFY_TOKEN", "5|from-env")
+        transport = httpx.ASGITransport(app=app_factory())
+        headers = {"Authorization": "Bearer 5|from-env", **JSON}
+        async with httpx.AsyncClient(transport=transport, base_url="http://coolify.test") as client:
+            response = await client.get("/api/v1/servers", headers=headers)
+        assert response.status_code == 200
 
     def test_uvicorn_timeout_fault_hangs(self, coolify_fake: FakeCoolify) -> None:
         """Over a socket, a timeout fault makes the client's own read timeout fire."""

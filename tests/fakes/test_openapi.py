@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.fakes.compose import encode_compose
-from tests.fakes.coolify import ROUTES
+from tests.fakes.coolify_routes import ROUTES
 from tests.fakes.openapi import KNOWN_DEVIATIONS, SPEC_AVAILABLE, SPEC_PATH, SpecValidator, load_raw_spec
 
 pytestmark = pytest.mark.skipif(not SPEC_AVAILABLE, reason="../shared/coolify/openapi.yaml is not present")
