@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
-from jinja2 import StrictUndefined
+from jinja2 import StrictUndefined, Undefined
 from jinja2 import TemplateError as JinjaError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -40,12 +41,33 @@ def _escape_dollars(value: Any) -> Any:
     return value
 
 
+# Outside YAML's printable set, or a line break YAML would fold (U+0085, U+2028, U+2029), or a BOM.
+_NEEDS_ESCAPE = re.compile(
+    "[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|[\u2028\u2029\ufeff]"
+)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group(0))
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
 def yaml_scalar(value: Any) -> str:
-    """One value as a YAML flow scalar/collection that cannot break out of its position."""
+    """One value as a YAML flow scalar/collection that cannot break out of its position.
+
+    JSON is YAML; JSON escapes quotes, backslashes and control characters, and the few characters
+    YAML treats differently from JSON are escaped on top (astral characters stay literal, because
+    YAML has no surrogate-pair escapes).
+    """
+    if isinstance(value, Undefined):
+        str(value)  # StrictUndefined raises UndefinedError here, naming the missing variable
     if value is None:
         raise TemplateError("(render)", ["a template expression produced None; give the parameter a default"])
-    # ensure_ascii: YAML treats U+2028/U+2029/U+0085 as line breaks; escaped they stay inside the string.
-    return json.dumps(_escape_dollars(value), ensure_ascii=True, sort_keys=True)
+    try:
+        text = json.dumps(_escape_dollars(value), ensure_ascii=False, sort_keys=True)
+    except TypeError as err:
+        raise TemplateError("(render)", [f"a template expression produced a {type(value).__name__}"]) from err
+    return _NEEDS_ESCAPE.sub(_escape, text)
 
 
 def _environment() -> SandboxedEnvironment:

@@ -16,6 +16,7 @@ from functions.context import Context
 from functions.operations.coolify_resources import choose_server
 from shared.catalog import load_catalog
 from shared.errors import AuthError, CfaError, NotFoundError, RejectedError
+from shared.examples import example_params
 from shared.params import validate_params
 from shared.plans import PLAN_ORDER, get_plan
 from shared.pocketbase.client import PocketBase
@@ -154,33 +155,27 @@ def check_settings(ctx: Context) -> list[Check]:
 
 
 def check_templates(ctx: Context) -> list[Check]:
-    """Every template renders and passes the policy on every plan it is offered on."""
+    """Every template renders with its example values and passes the policy on every plan it offers."""
+    problems = []
     try:
         catalog = load_catalog(ctx.settings.templates_dir)
+        for template in catalog:
+            params = validate_params(template, example_params(template))
+            for plan_name in PLAN_ORDER[PLAN_ORDER.index(template.meta.plan_minimum) :]:
+                try:
+                    render_stack(
+                        template,
+                        tenant="doctor",
+                        plan=get_plan(plan_name, ctx.settings),
+                        stack="check",
+                        params=params,
+                        base_domain=ctx.settings.base_domain or "example.invalid",
+                        router_url=str(ctx.settings.router_url or "https://router.invalid/v1"),
+                    )
+                except CfaError as err:
+                    problems.append(f"{template.name}/{plan_name}: {err.message}")
     except CfaError as err:
         return [Check(name="templates", outcome="fail", detail=err.message, advice=err.advice)]
-    problems = []
-    for template in catalog:
-        params = (
-            validate_params(template, {}, require_secrets=False)
-            if not any(p.required and not p.secret for p in template.meta.parameters)
-            else None
-        )
-        if params is None:
-            continue
-        for plan_name in PLAN_ORDER[PLAN_ORDER.index(template.meta.plan_minimum) :]:
-            try:
-                render_stack(
-                    template,
-                    tenant="doctor",
-                    plan=get_plan(plan_name, ctx.settings),
-                    stack="check",
-                    params=params,
-                    base_domain=ctx.settings.base_domain or "example.invalid",
-                    router_url=str(ctx.settings.router_url or "https://router.invalid/v1"),
-                )
-            except CfaError as err:
-                problems.append(f"{template.name}/{plan_name}: {err.message}")
     if problems:
         return [
             Check(name="templates", outcome="fail", detail="; ".join(problems), advice="fix the templates")
