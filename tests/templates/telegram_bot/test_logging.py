@@ -120,3 +120,17 @@ async def test_router_failure_is_logged_with_a_reason(harness: Harness) -> None:
         503,
         42,
     )
+
+
+@pytest.mark.anyio
+async def test_rate_limited_send_is_logged_with_retry_after(harness: Harness) -> None:
+    """A 429 on sendMessage logs bot.rate_limited with the chat and the wait before retrying."""
+    stream = _capture("INFO")
+    harness.telegram.rate_limit("sendMessage", retry_after=4)
+    bot = harness.bot()
+    harness.telegram.push_text(42, "hi")
+
+    await harness.exchange(bot)
+
+    (limited,) = [e for e in _events(stream.getvalue()) if e["event"] == "bot.rate_limited"]
+    assert (limited["method"], limited["chat_id"], limited["retry_after"]) == ("sendMessage", 42, 4)

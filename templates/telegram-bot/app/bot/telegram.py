@@ -14,15 +14,18 @@ without masking it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import httpx
 
-from bot.logs import redact
+from bot.logs import log_event, redact
 
 Sleep = Callable[[float], Awaitable[None]]
+
+logger = logging.getLogger("bot")
 
 SEND_ATTEMPTS = 5
 _TIMEOUT = httpx.Timeout(15.0, connect=10.0)
@@ -114,6 +117,14 @@ class TelegramClient:
             except RetryAfter as exc:
                 if attempts >= SEND_ATTEMPTS:
                     raise
+                log_event(
+                    logger,
+                    logging.WARNING,
+                    "bot.rate_limited",
+                    method="sendMessage",
+                    chat_id=chat_id,
+                    retry_after=exc.retry_after,
+                )
                 await self._sleep(exc.retry_after)
             except TelegramRejected as exc:
                 if attempts >= SEND_ATTEMPTS or exc.migrate_to_chat_id in (None, chat_id):
