@@ -65,7 +65,7 @@ class Config:
             health_port=env.integer("HEALTH_PORT", 8081, minimum=1, maximum=65535),
             health_stall_seconds=float(env.integer("HEALTH_STALL_SECONDS", 90, minimum=1)),
             telegram_api_base=env.url("TELEGRAM_API_BASE") or DEFAULT_TELEGRAM_API_BASE,
-            poll_timeout_seconds=env.integer("POLL_TIMEOUT_SECONDS", 25, minimum=0, maximum=50),
+            poll_timeout_seconds=env.integer("POLL_TIMEOUT_SECONDS", 25, minimum=1, maximum=50),
             router_timeout_seconds=float(env.integer("ROUTER_TIMEOUT_SECONDS", 120, minimum=1)),
             max_concurrent_chats=env.integer("MAX_CONCURRENT_CHATS", 8, minimum=1),
             log_level=env.log_level("LOG_LEVEL"),
