@@ -10,7 +10,7 @@ import structlog
 
 from shared import redaction
 
-pytest_plugins = ["tests.pocketbase_fixture"]
+pytest_plugins = ["tests.pocketbase_fixture", "tests.fakes.fixtures"]
 
 
 @pytest.fixture(autouse=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
@@ -15,21 +16,36 @@ log = get_logger()
 T = TypeVar("T")
 
 
+_NAME = re.compile(r"^[a-z][a-z0-9-]{1,28}[a-z0-9]$")
+
+
+def _name_or_blank(value: str | None) -> str:
+    return value if value and _NAME.match(value) else ""
+
+
 @contextlib.asynccontextmanager
 async def refusals_audited(
-    ctx: Context, action: str, tenant: str = "", stack: str = ""
+    ctx: Context, action: str, tenant: str | None = None, stack: str | None = None
 ) -> AsyncIterator[None]:
-    """Validation block: a CfaError inside it is audited as ``refused`` (the only write it makes)."""
+    """Validation block: a CfaError inside it is audited as ``refused`` (the only write it makes).
+
+    Only well-formed names go into the audit's tenant/stack fields; raw input is kept, truncated and
+    quoted, in the details.
+    """
     try:
         yield
     except CfaError as err:
         log.info(f"{action}.refused", reason=err.message, error=err.kind)
+        details: dict[str, str] = {"error": err.kind, "reason": err.message[:500]}
+        for key, raw in (("input_tenant", tenant), ("input_stack", stack)):
+            if raw and not _name_or_blank(raw):
+                details[key] = repr(raw[:60])
         await ctx.store.audit(
             action,
             outcome="refused",
-            tenant=tenant,
-            stack=stack,
-            details={"error": err.kind, "reason": err.message},
+            tenant=_name_or_blank(tenant),
+            stack=_name_or_blank(stack),
+            details=details,
         )
         raise
 

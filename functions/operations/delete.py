@@ -29,7 +29,7 @@ async def delete(
     with structlog.contextvars.bound_contextvars(
         operation="delete", operation_id=ctx.operation_id, dry_run=ctx.dry_run, tenant=tenant, stack=stack
     ):
-        async with refusals_audited(ctx, "delete", tenant[:30], stack[:30]):
+        async with refusals_audited(ctx, "delete", tenant, stack):
             target = await resolve(ctx, tenant, stack, allow_deleted=True)
         async with locked(ctx, target.tenant.slug):
             try:

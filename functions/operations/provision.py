@@ -81,7 +81,7 @@ async def provision(ctx: Context, request: ProvisionRequest) -> ProvisionResult:
         tenant=request.tenant,
         stack=request.stack,
     ):
-        async with refusals_audited(ctx, "provision", request.tenant[:30], (request.stack or "")[:30]):
+        async with refusals_audited(ctx, "provision", request.tenant, request.stack):
             checked = await _validate(ctx, request)
         with structlog.contextvars.bound_contextvars(stack=checked.stack_name):
             async with locked(ctx, checked.tenant.slug):
@@ -317,9 +317,7 @@ async def _converge(ctx: Context, tenant: Tenant, stack: Stack, *, wait: bool, f
             stack, status="degraded" if last.running else "provisioning", coolify_status=last.raw
         )
         raise
-    return await ctx.store.update_stack(
-        stack, status="running", coolify_status=status.raw, fqdn=fqdn, **fields
-    )
+    return await ctx.store.update_stack(stack, status="running", coolify_status=status.raw, **fields)
 
 
 async def _record_failure(ctx: Context, tenant: Tenant, stack: Stack, err: CfaError) -> None:

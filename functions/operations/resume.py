@@ -22,7 +22,7 @@ async def resume(ctx: Context, tenant: str, stack: str, *, wait: bool = True) ->
     with structlog.contextvars.bound_contextvars(
         operation="resume", operation_id=ctx.operation_id, dry_run=ctx.dry_run, tenant=tenant, stack=stack
     ):
-        async with refusals_audited(ctx, "resume", tenant[:30], stack[:30]):
+        async with refusals_audited(ctx, "resume", tenant, stack):
             target = await resolve(ctx, tenant, stack)
             if target.tenant.status in ("suspended", "deleted"):
                 raise ConflictError(

@@ -23,7 +23,7 @@ async def suspend(ctx: Context, tenant: str, stack: str, *, wait: bool = True) -
     with structlog.contextvars.bound_contextvars(
         operation="suspend", operation_id=ctx.operation_id, dry_run=ctx.dry_run, tenant=tenant, stack=stack
     ):
-        async with refusals_audited(ctx, "suspend", tenant[:30], stack[:30]):
+        async with refusals_audited(ctx, "suspend", tenant, stack):
             target = await resolve(ctx, tenant, stack)
             if target.stack.desired_state == "deleted":
                 raise NotFoundError(f"stack {tenant}/{stack} is being deleted", advice="nothing to suspend")

@@ -34,7 +34,7 @@ async def create_tenant(
 ) -> tuple[Tenant, bool]:
     """Create tenant ``slug``; returns (tenant, created). An identical existing tenant is not an error."""
     with structlog.contextvars.bound_contextvars(operation="tenants.create", tenant=slug):
-        async with refusals_audited(ctx, "tenants.create", slug[:30]):
+        async with refusals_audited(ctx, "tenants.create", slug):
             slug = validate_slug(slug)
             chosen = get_plan(plan, ctx.settings)
             display = validate_display_name(name if name is not None else slug)
