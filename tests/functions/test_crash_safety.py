@@ -99,7 +99,7 @@ async def test_lost_answer_to_a_create_is_resolved_by_lookup(
 async def test_failed_create_before_applying_is_retryable_and_rerun_converges(
     make_ctx: ContextFactory, acme: str, coolify_fake: FakeCoolify, path: str
 ) -> None:
-    """A create that timed out before Coolify acted is not found by name: retryable error, then one of each."""
+    """A create that timed out before Coolify acted is not found: retryable error, then one of each."""
     coolify_fake.inject("POST", path, "timeout_before")
     with pytest.raises(CfaError) as caught:
         await provision(make_ctx(), REQUEST)
