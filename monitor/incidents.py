@@ -1,0 +1,293 @@
+"""Incidents: one per fingerprint, firing → resolved, with dedup, flap suppression and repeats.
+
+:class:`IncidentBook` turns findings into :class:`Notice` objects (what deserves a message); it never
+sends anything itself. Rules:
+
+- a finding for a firing incident only updates it (dedup); a higher severity is an escalation;
+- a finding whose ``marker`` the incident already carries is an occurrence seen before (a replayed
+  event, a re-check after a restart) and changes nothing;
+- a resolve is *held* for ``resolve_hold`` seconds; firing again meanwhile cancels it silently (flaps);
+- an incident firing ``repeat_interval`` after its last page is paged again.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable
+from typing import Literal
+
+from pydantic import Field
+
+from monitor.attribution import Attribution
+from monitor.events import Fact
+from monitor.findings import Evidence, Finding, Kind, Severity, fingerprint
+from monitor.store import Database
+from shared.logging import get_logger
+
+log = get_logger()
+
+State = Literal["firing", "resolved"]
+NoticeType = Literal["firing", "repeat", "escalated", "resolved"]
+
+
+class Incident(Fact):
+    id: str
+    fingerprint: str
+    kind: Kind
+    severity: Severity
+    state: State
+    host: str
+    tenant: str | None = None
+    stack: str | None = None
+    template: str | None = None
+    plan: str | None = None
+    subject: str
+    container_id: str | None = None
+    detail: str
+    evidence: Evidence = Field(default_factory=dict)
+    marker: str | None = None
+    occurrences: int = 1
+    opened_at: float
+    last_seen_at: float
+    resolved_at: float | None = None
+    resolve_pending_since: float | None = None
+    resolve_reason: str | None = None
+    notified_at: float | None = None
+    notifications: int = 0
+    suppressed: str | None = None
+    revision: int = 0
+    mirrored_revision: int = 0
+
+    @property
+    def attribution(self) -> Attribution:
+        source: Literal["labels", "none"] = "labels" if self.tenant else "none"
+        return Attribution(
+            tenant=self.tenant, stack=self.stack, template=self.template, plan=self.plan, source=source
+        )
+
+
+class Notice(Fact):
+    """Something about an incident that may deserve a message (policy and grouping decide)."""
+
+    type: NoticeType
+    incident: Incident
+
+
+_COLUMNS = tuple(Incident.model_fields)
+
+
+class IncidentStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def _load(self, row: object) -> Incident:
+        data = dict(row)  # type: ignore[call-overload]
+        data["evidence"] = json.loads(data["evidence"])
+        return Incident.model_validate(data)
+
+    def get(self, fp: str) -> Incident | None:
+        row = self.db.conn.execute(
+            "SELECT * FROM incidents WHERE fingerprint = ? ORDER BY opened_at DESC, rowid DESC LIMIT 1", (fp,)
+        ).fetchone()
+        return None if row is None else self._load(row)
+
+    def by_id(self, incident_id: str) -> Incident | None:
+        row = self.db.conn.execute("SELECT * FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+        return None if row is None else self._load(row)
+
+    def save(self, incident: Incident) -> Incident:
+        """Insert or update this incident (by id); each save is a new revision (to mirror)."""
+        incident = incident.model_copy(update={"revision": incident.revision + 1})
+        values = incident.model_dump()
+        values["evidence"] = json.dumps(values["evidence"], sort_keys=True)
+        values["kind"], values["severity"] = incident.kind.value, incident.severity.value
+        placeholders = ", ".join("?" for _ in _COLUMNS)
+        self.db.conn.execute(
+            f"INSERT OR REPLACE INTO incidents ({', '.join(_COLUMNS)}) VALUES ({placeholders})",  # noqa: S608
+            tuple(values[c] for c in _COLUMNS),
+        )
+        return incident
+
+    def mark_mirrored(self, incident: Incident) -> None:
+        """Record that ``incident`` (this revision) is mirrored; a newer revision stays pending."""
+        self.db.conn.execute(
+            "UPDATE incidents SET mirrored_revision = ? WHERE id = ? AND mirrored_revision < ?",
+            (incident.revision, incident.id, incident.revision),
+        )
+
+    def firing(self) -> list[Incident]:
+        rows = self.db.conn.execute("SELECT * FROM incidents WHERE state = 'firing' ORDER BY opened_at")
+        return [self._load(r) for r in rows]
+
+    def for_container(self, container_id: str) -> list[Incident]:
+        rows = self.db.conn.execute(
+            "SELECT * FROM incidents WHERE container_id = ? AND state = 'firing'", (container_id,)
+        )
+        return [self._load(r) for r in rows]
+
+    def unmirrored(self, limit: int = 100) -> list[Incident]:
+        rows = self.db.conn.execute(
+            "SELECT * FROM incidents WHERE revision > mirrored_revision ORDER BY last_seen_at LIMIT ?",
+            (limit,),
+        )
+        return [self._load(r) for r in rows]
+
+    def all(self, *, include_resolved: bool = True) -> list[Incident]:
+        sql = "SELECT * FROM incidents"
+        if not include_resolved:
+            sql += " WHERE state = 'firing'"
+        return [self._load(r) for r in self.db.conn.execute(sql + " ORDER BY opened_at DESC")]
+
+    def prune(self, before: float, *, mirrored_only: bool) -> int:
+        """Forget resolved incidents that ended before ``before`` (only mirrored ones when mirroring)."""
+        sql = "DELETE FROM incidents WHERE state = 'resolved' AND resolved_at < ?"
+        if mirrored_only:
+            sql += " AND revision <= mirrored_revision"
+        return self.db.conn.execute(sql, (before,)).rowcount
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        rows = self.db.conn.execute("SELECT kind, state, COUNT(*) AS n FROM incidents GROUP BY kind, state")
+        return {(str(r["kind"]), str(r["state"])): int(r["n"]) for r in rows}
+
+
+class IncidentBook:
+    """Applies findings to incidents; returns the notices they cause."""
+
+    def __init__(
+        self,
+        store: IncidentStore,
+        *,
+        host: str,
+        resolve_hold: float,
+        repeat_interval: float,
+        new_id: Callable[[], str] = lambda: secrets.token_hex(6),
+    ) -> None:
+        self.store = store
+        self.host = host
+        self.resolve_hold = resolve_hold
+        self.repeat_interval = repeat_interval
+        self._new_id = new_id
+
+    def fingerprint_of(self, finding: Finding) -> str:
+        return fingerprint(self.host, finding.attribution, finding.subject, finding.kind)
+
+    def apply(self, finding: Finding, now: float) -> list[Notice]:
+        fp = self.fingerprint_of(finding)
+        current = self.store.get(fp)
+        if finding.firing:
+            return self._fire(fp, current, finding, now)
+        if current is None or current.state != "firing" or current.resolve_pending_since is not None:
+            return []
+        if finding.container_id and current.container_id and finding.container_id != current.container_id:
+            return []  # about an older container of the same name
+        return self._resolve(current, finding.reason or "the condition cleared", now)
+
+    def resolve(self, incident: Incident, reason: str, now: float) -> list[Notice]:
+        """Resolve a firing incident directly (container removed, recovered, …)."""
+        if incident.state != "firing" or incident.resolve_pending_since is not None:
+            return []
+        return self._resolve(incident, reason, now)
+
+    def _fire(self, fp: str, current: Incident | None, finding: Finding, now: float) -> list[Notice]:
+        if current is not None and finding.marker is not None and current.marker == finding.marker:
+            return []
+        attribution = finding.attribution
+        if current is None or current.state == "resolved":
+            incident = self.store.save(
+                Incident(
+                    id=self._new_id(),
+                    fingerprint=fp,
+                    kind=finding.kind,
+                    severity=finding.severity,
+                    state="firing",
+                    host=self.host,
+                    tenant=attribution.tenant,
+                    stack=attribution.stack,
+                    template=attribution.template,
+                    plan=attribution.plan,
+                    subject=finding.subject,
+                    container_id=finding.container_id,
+                    detail=finding.detail,
+                    evidence=finding.evidence,
+                    marker=finding.marker,
+                    opened_at=now,
+                    last_seen_at=now,
+                )
+            )
+            log.info(
+                "monitor.incident_opened",
+                incident=incident.id,
+                kind=incident.kind.value,
+                severity=incident.severity.value,
+                tenant=incident.tenant,
+                stack=incident.stack,
+                subject=incident.subject,
+            )
+            return [Notice(type="firing", incident=incident)]
+        if current.resolve_pending_since is not None:
+            log.info("monitor.flap_suppressed", incident=current.id, kind=current.kind.value)
+        updated = self.store.save(
+            current.model_copy(
+                update={
+                    "severity": finding.severity,
+                    "detail": finding.detail,
+                    "evidence": finding.evidence,
+                    "marker": finding.marker or current.marker,
+                    "container_id": finding.container_id or current.container_id,
+                    "occurrences": current.occurrences + 1,
+                    "last_seen_at": now,
+                    "resolve_pending_since": None,
+                    "resolve_reason": None,
+                }
+            )
+        )
+        if finding.severity.rank > current.severity.rank:
+            log.info("monitor.incident_escalated", incident=updated.id, severity=updated.severity.value)
+            return [Notice(type="escalated", incident=updated)]
+        return []
+
+    def _resolve(self, incident: Incident, reason: str, now: float) -> list[Notice]:
+        if self.resolve_hold > 0:
+            self.store.save(
+                incident.model_copy(update={"resolve_pending_since": now, "resolve_reason": reason})
+            )
+            return []
+        return [self._close(incident, reason, now)]
+
+    def _close(self, incident: Incident, reason: str, now: float) -> Notice:
+        closed = self.store.save(
+            incident.model_copy(
+                update={
+                    "state": "resolved",
+                    "resolved_at": now,
+                    "resolve_pending_since": None,
+                    "resolve_reason": reason,
+                }
+            )
+        )
+        log.info(
+            "monitor.incident_resolved",
+            incident=closed.id,
+            kind=closed.kind.value,
+            tenant=closed.tenant,
+            stack=closed.stack,
+            subject=closed.subject,
+            reason=reason,
+        )
+        return Notice(type="resolved", incident=closed)
+
+    def due(self, now: float) -> list[Notice]:
+        """Matured resolves, repeats, and pages that were held back (suppressed) until now."""
+        notices: list[Notice] = []
+        for incident in self.store.firing():
+            if incident.resolve_pending_since is not None:
+                if now - incident.resolve_pending_since >= self.resolve_hold:
+                    notices.append(
+                        self._close(incident, incident.resolve_reason or "the condition cleared", now)
+                    )
+            elif incident.notified_at is None:
+                notices.append(Notice(type="firing", incident=incident))
+            elif now - incident.notified_at >= self.repeat_interval:
+                notices.append(Notice(type="repeat", incident=incident))
+        return notices

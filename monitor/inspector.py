@@ -1,0 +1,118 @@
+"""Blocking reads of container state (inspect, list, volume sizes) for the processing loop.
+
+Called through ``asyncio.to_thread``. A container that is already gone inspects as None; an
+unreachable daemon raises :class:`DockerUnavailable` (a retryable error), after one retry with a
+fresh client, because a pooled connection to a restarted daemon fails once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from monitor.events import VolumeMeasured, VolumesMeasured
+from monitor.snapshot import ContainerSnapshot
+from shared.errors import UnavailableError
+
+
+class DockerUnavailable(UnavailableError):
+    """The Docker API did not answer."""
+
+
+def docker_client_factory(base_url: str, timeout: float = 10.0) -> Callable[[], Any]:
+    """A factory of low-level docker-py clients for ``base_url`` (never the CLI's context)."""
+
+    def make() -> Any:
+        import docker
+
+        return docker.APIClient(base_url=base_url, version="auto", timeout=timeout)
+
+    return make
+
+
+class Inspector:
+    def __init__(self, client_factory: Callable[[], Any]) -> None:
+        self._factory = client_factory
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def _call(self, fn: Callable[[Any], Any]) -> Any:
+        import docker.errors
+
+        last: Exception | None = None
+        for _ in range(2):
+            with self._lock:
+                if self._client is None:
+                    try:
+                        self._client = self._factory()
+                    except Exception as err:  # daemon down: version negotiation fails
+                        last = err
+                        continue
+                client = self._client
+            try:
+                return fn(client)
+            except docker.errors.NotFound:
+                raise
+            except Exception as err:  # connection refused or reset, 5xx …: retry once on a new client
+                last = err
+                with self._lock:
+                    if self._client is client:
+                        self._client = None
+        raise DockerUnavailable(f"Docker API unavailable ({type(last).__name__})") from last
+
+    def ping(self) -> None:
+        self._call(lambda c: c.ping())
+
+    def inspect(self, container_id: str) -> ContainerSnapshot | None:
+        import docker.errors
+
+        try:
+            data = self._call(lambda c: c.inspect_container(container_id))
+        except docker.errors.NotFound:
+            return None
+        return ContainerSnapshot.from_inspect(data)
+
+    def list_containers(self) -> list[str]:
+        """Ids of all containers, running or not."""
+        rows = self._call(lambda c: c.containers(all=True, quiet=True))
+        return [str(row["Id"]) for row in rows]
+
+    def snapshots(self) -> list[ContainerSnapshot]:
+        """Inspect every container (those removed meanwhile are skipped)."""
+        found = []
+        for container_id in self.list_containers():
+            snapshot = self.inspect(container_id)
+            if snapshot is not None:
+                found.append(snapshot)
+        return found
+
+    def volumes(self) -> VolumesMeasured:
+        """Volume sizes from ``/system/df`` (API 1.41 shape), with the labels of containers using them."""
+        data = self._call(lambda c: c.df())
+        users: dict[str, list[dict[str, str]]] = {}
+        for container in data.get("Containers") or []:
+            labels = {str(k): str(v) for k, v in (container.get("Labels") or {}).items()}
+            for mount in container.get("Mounts") or []:
+                if mount.get("Type") == "volume" and mount.get("Name"):
+                    users.setdefault(str(mount["Name"]), []).append(labels)
+        volumes = []
+        for volume in data.get("Volumes") or []:
+            usage = volume.get("UsageData") or {}
+            volumes.append(
+                VolumeMeasured(
+                    name=str(volume.get("Name")),
+                    size_bytes=int(usage.get("Size", -1)),
+                    labels={str(k): str(v) for k, v in (volume.get("Labels") or {}).items()},
+                    container_labels=users.get(str(volume.get("Name")), []),
+                )
+            )
+        return VolumesMeasured(volumes=volumes)
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):  # closing a broken client
+                client.close()

@@ -1,0 +1,275 @@
+"""The event handler: turns container events and re-checks into findings.
+
+It keeps the per-container history the detectors need (operator intent, pending OOMs, deaths),
+inspects a container when an event needs its real state, and calls the pure detectors. It never
+decides about incidents or messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from monitor.attribution import Attribution, attribute
+from monitor.detectors import crash, crash_loop, health, oom
+from monitor.detectors.deaths import DeathCause, classify_death
+from monitor.detectors.recheck import recheck
+from monitor.directory import StackDirectory
+from monitor.events import ContainerEventReceived
+from monitor.findings import Finding, Kind
+from monitor.history import ContainerHistory, HistoryBook
+from monitor.inspector import DockerUnavailable, Inspector
+from monitor.snapshot import ContainerSnapshot
+from shared.logging import get_logger
+
+log = get_logger()
+
+CONTAINER_KINDS = (Kind.CONTAINER_UNHEALTHY, Kind.OOM_KILLED, Kind.CONTAINER_CRASHED, Kind.CRASH_LOOP)
+
+
+@dataclass(frozen=True)
+class DetectionSettings:
+    intent_window: float = 300.0
+    oom_confirm: float = 1.0
+    loop_threshold: int = 3
+    loop_window: float = 600.0
+
+
+class EventHandler:
+    def __init__(self, inspector: Inspector, directory: StackDirectory, settings: DetectionSettings) -> None:
+        self.inspector = inspector
+        self.directory = directory
+        self.settings = settings
+        self.history = HistoryBook()
+
+    def attribute(self, labels: Mapping[str, str]) -> Attribution:
+        return attribute(labels, self.directory)
+
+    def is_running(self, container_id: str) -> bool | None:
+        history = self.history.get(container_id)
+        return None if history is None else history.running
+
+    async def _inspect(self, container_id: str) -> ContainerSnapshot | None:
+        try:
+            return await asyncio.to_thread(self.inspector.inspect, container_id)
+        except DockerUnavailable as err:
+            log.warning("monitor.inspect_failed", container=container_id[:12], error=err.message)
+            return None
+
+    async def handle(self, event: ContainerEventReceived) -> list[Finding]:
+        history = self.history.touch(event.container_id, event.name)
+        verb = event.verb
+        if verb == "start":
+            history.running = True
+            history.kill_intent_at = None
+            return []
+        if verb in ("kill", "stop", "restart"):
+            history.kill_intent_at = event.time
+            return []
+        if verb == "oom":
+            history.pending_oom_at = event.time
+            history.pending_oom_nano = event.time_nano
+            return []
+        if verb == "die":
+            return await self._died(event, history)
+        if verb == "destroy":
+            self.history.forget(event.container_id)
+            return removed(event.name, event.container_id, self.attribute(history.labels or event.attributes))
+        if verb == "health_status":
+            return await self._health(event, history)
+        return []
+
+    async def _health(self, event: ContainerEventReceived, history: ContainerHistory) -> list[Finding]:
+        if event.health == "healthy":
+            attribution = self.attribute(history.labels or event.attributes)
+            return [
+                Finding(
+                    kind=Kind.CONTAINER_UNHEALTHY,
+                    firing=False,
+                    attribution=attribution,
+                    subject=event.name,
+                    container_id=event.container_id,
+                    reason="the health check passes again",
+                )
+            ]
+        if event.health != "unhealthy":
+            return []
+        snapshot = await self._inspect(event.container_id)
+        if snapshot is None:
+            return []
+        history.remember(snapshot)
+        found = health.unhealthy(snapshot, self.attribute(snapshot.labels), occurred_at=event.time)
+        return [found] if found is not None else []
+
+    async def _died(self, event: ContainerEventReceived, history: ContainerHistory) -> list[Finding]:
+        snapshot = await self._inspect(event.container_id)
+        if snapshot is not None:
+            history.remember(snapshot)
+            history.judged_marker = snapshot.finished_marker
+        else:
+            history.running = False
+        attribution = self.attribute(snapshot.labels if snapshot else (history.labels or event.attributes))
+        settings = self.settings
+        cause = classify_death(
+            snapshot,
+            died_at=event.time,
+            kill_intent_at=history.kill_intent_at,
+            oom_at=history.pending_oom_at,
+            intent_window=settings.intent_window,
+            oom_window=settings.oom_confirm,
+        )
+        history.last_death_at = event.time
+        log.info(
+            "monitor.container_died",
+            container=event.name,
+            cause=cause.value,
+            exit_code=snapshot.exit_code if snapshot and not snapshot.running else None,
+            tenant=attribution.tenant,
+            stack=attribution.stack,
+        )
+        findings = [
+            Finding(
+                kind=Kind.CONTAINER_UNHEALTHY,
+                firing=False,
+                attribution=attribution,
+                subject=event.name,
+                container_id=event.container_id,
+                reason=f"the container stopped ({cause.value})",
+            )
+        ]
+        if cause is DeathCause.OPERATOR:
+            return findings
+        if cause is DeathCause.OOM:
+            history.pending_oom_at = history.pending_oom_nano = None
+            history.oom_kills.append(event.time)
+            recent = sum(1 for t in history.oom_kills if event.time - t <= settings.loop_window)
+            snapshot = snapshot or _gone(event, history)
+            findings.append(
+                oom.container_oom_killed(
+                    snapshot,
+                    attribution,
+                    kills_in_window=recent,
+                    window=settings.loop_window,
+                    occurred_at=event.time,
+                )
+            )
+            return findings
+        history.deaths.append(event.time)
+        loop = crash_loop.crash_loop(
+            name=event.name,
+            container_id=event.container_id,
+            snapshot=snapshot,
+            attribution=attribution,
+            deaths=list(history.deaths),
+            now=event.time,
+            threshold=settings.loop_threshold,
+            window=settings.loop_window,
+        )
+        if loop is not None:
+            findings.append(loop)
+        elif snapshot is not None:
+            crashed = crash.crashed(snapshot, attribution, cause, occurred_at=event.time)
+            if crashed is not None:
+                findings.append(crashed)
+        return findings
+
+    async def pending_ooms(self, now: float) -> list[Finding]:
+        """``oom`` events not followed by a ``die`` in time: a process inside was killed."""
+        findings: list[Finding] = []
+        for history in self.history.all():
+            if history.pending_oom_at is None or now - history.pending_oom_at < self.settings.oom_confirm:
+                continue
+            oom_nano = history.pending_oom_nano or int(history.pending_oom_at * 1e9)
+            history.pending_oom_at = history.pending_oom_nano = None
+            snapshot = await self._inspect(history.container_id)
+            if snapshot is None:
+                continue
+            history.remember(snapshot)
+            if snapshot.running:
+                history.oom_kills.append(oom_nano / 1e9)
+                findings.append(
+                    oom.process_oom_killed(snapshot, self.attribute(snapshot.labels), oom_time_nano=oom_nano)
+                )
+        return findings
+
+    async def recheck(self, *, since_ns: int | None, now: float) -> tuple[list[Finding], set[str]] | None:
+        """Inspect every container: state-based findings, deaths after ``since_ns`` (None: none), and
+        removal findings for containers we knew that are gone. None when Docker is unreachable."""
+        try:
+            snapshots = await asyncio.to_thread(self.inspector.snapshots)
+        except DockerUnavailable as err:
+            log.warning("monitor.recheck_failed", error=err.message)
+            return None
+        findings: list[Finding] = []
+        present: set[str] = set()
+        for snapshot in snapshots:
+            present.add(snapshot.container_id)
+            history = self.history.touch(snapshot.container_id, snapshot.name)
+            before = history.snapshot
+            history.remember(snapshot)
+            attribution = self.attribute(snapshot.labels)
+            judged = history.judged_marker is not None and history.judged_marker == snapshot.finished_marker
+            window_start = since_ns if since_ns is not None and not judged else None
+            if window_start is not None:
+                history.judged_marker = snapshot.finished_marker
+            findings.extend(
+                recheck(
+                    snapshot,
+                    attribution,
+                    since_ns=window_start,
+                    now=now,
+                    oom_window=self.settings.loop_window,
+                )
+            )
+            if (
+                before is not None
+                and snapshot.restart_count - before.restart_count >= self.settings.loop_threshold
+            ):
+                history.deaths.extend([now] * (snapshot.restart_count - before.restart_count))
+                loop = crash_loop.crash_loop(
+                    name=snapshot.name,
+                    container_id=snapshot.container_id,
+                    snapshot=snapshot,
+                    attribution=attribution,
+                    deaths=list(history.deaths),
+                    now=now,
+                    threshold=self.settings.loop_threshold,
+                    window=self.settings.loop_window,
+                )
+                if loop is not None:
+                    findings.append(loop)
+        for history in self.history.all():
+            if history.container_id not in present:
+                self.history.forget(history.container_id)
+                findings.extend(removed(history.name, history.container_id, self.attribute(history.labels)))
+        self.history.prune(now, self.settings.loop_window)
+        return findings, present
+
+
+def removed(name: str, container_id: str, attribution: Attribution) -> list[Finding]:
+    """A removed container ends every incident bound to it."""
+    return [
+        Finding(
+            kind=kind,
+            firing=False,
+            attribution=attribution,
+            subject=name,
+            container_id=container_id,
+            reason="the container was removed",
+        )
+        for kind in CONTAINER_KINDS
+    ]
+
+
+def _gone(event: ContainerEventReceived, history: ContainerHistory) -> ContainerSnapshot:
+    """Stand-in state for a container removed before it could be inspected."""
+    return ContainerSnapshot(
+        container_id=event.container_id,
+        name=event.name,
+        labels=dict(history.labels or event.attributes),
+        status="removed",
+        running=False,
+        oom_killed=True,
+        exit_code=0,
+    )

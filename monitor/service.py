@@ -1,0 +1,556 @@
+"""The monitor sidecar: wiring and the loops around one processing queue.
+
+Threads: the event reader, a small fixed pool for blocking calls (inspect, statvfs, Apprise, the
+heartbeat), and the asyncio loop that runs everything else. Nothing scales with the number of
+containers. Every fact (event, stream change, measurement, timer) goes through one queue and is
+handled by one task, so incident state has a single writer.
+
+    reader thread ─► queue ─► EventHandler (inspect + detectors) ─► IncidentBook ─► Dispatcher
+                                                                   (policy, grouping) ─► Outbox
+    Deliverer (Apprise, retries) ◄────────────────────────────────────────────────────────┘
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import time
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from monitor import disk_probe, heartbeat
+from monitor.attribution import HOST
+from monitor.delivery import Deliverer
+from monitor.detectors.disk import disk_pressure
+from monitor.detectors.gap import stream_gap
+from monitor.detectors.volume import group_by_stack, volume_quota
+from monitor.directory import StackDirectory, StaticDirectory, catalog_budgets
+from monitor.dispatch import Dispatcher
+from monitor.events import (
+    ContainerEventReceived,
+    DiskUsageMeasured,
+    Fact,
+    ReconcileRequested,
+    StreamConnected,
+    StreamLost,
+    VolumesMeasured,
+)
+from monitor.findings import RECOVERY_KINDS, Finding, Kind
+from monitor.grouping import Grouper
+from monitor.incidents import IncidentBook, IncidentStore
+from monitor.inspector import Inspector, docker_client_factory
+from monitor.metrics import MonitorMetrics
+from monitor.notifier import AppriseNotifier, LogOnlyNotifier, Notifier
+from monitor.outbox import Outbox
+from monitor.pipeline import DetectionSettings, EventHandler
+from monitor.policy import Policy
+from monitor.reader import EventReader
+from monitor.silences import SilenceStore
+from monitor.store import Database, db_path
+from monitor.units import human_duration
+from shared import redaction
+from shared.logging import get_logger
+from shared.settings import Settings
+
+log = get_logger()
+
+IO_THREADS = 4
+CURSOR_KEY = "events.cursor"
+RESOLVED_RETENTION_SECONDS = 30 * 86400
+# Give the replay that follows a reconnect a head start, so the re-check sees its deaths as known.
+RECHECK_DELAY_SECONDS = 0.3
+
+
+class TimerFired(Fact):
+    """The periodic tick: holds, repeats, grouping windows, pending OOMs, recoveries."""
+
+    at: float
+
+
+class Monitor:
+    """One monitor for one Docker host. ``await run()`` until ``request_stop()``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        docker_factory: Callable[[], Any] | None = None,
+        notifier: Notifier | None = None,
+        directory: StackDirectory | None = None,
+        mirror: Any | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.host = settings.monitor_host_name or socket.gethostname()
+        self.clock = clock
+        self.metrics = MonitorMetrics()
+        factory = docker_factory or docker_client_factory(settings.monitor_docker_url)
+        self._docker_factory = factory
+        self.inspector = Inspector(factory)
+        self.directory: StackDirectory = directory or StaticDirectory(
+            budgets=catalog_budgets(settings.templates_dir)
+        )
+        self.mirror = mirror
+        redaction.register(settings.monitor_heartbeat_url, settings.apprise_urls)
+        self.notifier: Notifier = notifier if notifier is not None else _notifier_from(settings)
+        self.handler = EventHandler(
+            self.inspector,
+            self.directory,
+            DetectionSettings(
+                intent_window=settings.monitor_stop_intent_seconds,
+                oom_confirm=settings.monitor_oom_confirm_seconds,
+                loop_threshold=settings.monitor_crash_loop_count,
+                loop_window=settings.monitor_crash_loop_window_seconds,
+            ),
+        )
+        self.started = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._queue: asyncio.Queue[Fact] | None = None
+        self._cursor: tuple[int, str, str] | None = None
+        self._cursor_saved: tuple[int, str, str] | None = None
+        self._stream_lost_at: float | None = None
+        self._processor: asyncio.Task[None] | None = None
+        self.reader: EventReader | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Thread-safe: ask ``run`` to finish."""
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+
+    async def run(self) -> None:
+        settings = self.settings
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._stop = asyncio.Event()
+        executor = ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="monitor-io")
+        loop.set_default_executor(executor)
+        self._queue = asyncio.Queue()
+        self.db = Database(db_path(settings.data_dir))
+        self.incidents = IncidentStore(self.db)
+        self.silences = SilenceStore(self.db)
+        self.outbox = Outbox(self.db)
+        self.book = IncidentBook(
+            self.incidents,
+            host=self.host,
+            resolve_hold=settings.monitor_resolve_hold_seconds,
+            repeat_interval=settings.monitor_repeat_interval_seconds,
+        )
+        self.grouper = Grouper(
+            self.outbox,
+            window=settings.monitor_group_window_seconds,
+            host=self.host,
+            runbook_base=settings.runbook_base_url,
+        )
+        self.dispatcher = Dispatcher(
+            self.incidents,
+            Policy(self.silences, self.directory),
+            self.grouper,
+            self.metrics,
+            runbook_base=settings.runbook_base_url,
+        )
+        self.deliverer = Deliverer(
+            self.outbox,
+            self.notifier,
+            self.metrics,
+            clock=self.clock,
+            retry_max=settings.monitor_notify_retry_max_seconds,
+        )
+        cursor = self._load_cursor()
+        self.reader = EventReader(
+            self._docker_factory,
+            self._deliver_threadsafe,
+            cursor_ns=cursor[0] if cursor else None,
+            seen=[cursor] if cursor else [],
+            reconnect_max=settings.monitor_reconnect_max_seconds,
+            clock=self.clock,
+            on_replayed_duplicate=self.metrics.replayed.inc,
+        )
+        self._first_since_ns = (
+            cursor[0] if cursor else int((self.clock() - settings.monitor_reconcile_lookback_seconds) * 1e9)
+        )
+        log.info(
+            "monitor.started",
+            host=self.host,
+            last_event=cursor[0] if cursor else None,
+            notifier=type(self.notifier).__name__,
+            directory=type(self.directory).__name__,
+        )
+        await self._refresh_directory()
+        tasks: list[asyncio.Task[None]] = []
+        server = None
+        try:
+            self._processor = asyncio.create_task(self._process(), name="monitor-process")
+            tasks.append(self._processor)
+            tasks.append(asyncio.create_task(self.deliverer.run(), name="monitor-deliver"))
+            for name, period, fn, delayed in (
+                ("tick", settings.monitor_tick_seconds, self._tick, False),
+                ("disk", settings.monitor_disk_interval_seconds, self._measure_disks, False),
+                ("recheck", settings.monitor_reconcile_interval_seconds, self._periodic_recheck, True),
+                ("watchdog", settings.monitor_ping_interval_seconds, self._watchdog, True),
+                ("directory", settings.monitor_directory_refresh_seconds, self._refresh_directory, True),
+            ):
+                job = _every(period, fn, delay=period if delayed else 0.0)
+                tasks.append(asyncio.create_task(job, name=f"monitor-{name}"))
+            if settings.monitor_volume_interval_seconds > 0:
+                tasks.append(
+                    asyncio.create_task(
+                        _every(settings.monitor_volume_interval_seconds, self._measure_volumes),
+                        name="monitor-volumes",
+                    )
+                )
+            if settings.monitor_heartbeat_url is not None:
+                tasks.append(
+                    asyncio.create_task(
+                        _every(settings.monitor_heartbeat_interval_seconds, self._heartbeat),
+                        name="monitor-heartbeat",
+                    )
+                )
+            if self.mirror is not None:
+                tasks.append(asyncio.create_task(_every(5.0, self._mirror), name="monitor-mirror"))
+            if settings.monitor_http_port:
+                server = await self._serve_http()
+                tasks.append(asyncio.create_task(server.serve(), name="monitor-http"))
+            self.reader.start()
+            self.started.set()
+            await self._stop.wait()
+        finally:
+            log.info("monitor.stopping")
+            if self.reader is not None:
+                await asyncio.to_thread(self.reader.stop)
+            if server is not None:
+                server.should_exit = True
+            for task in tasks:
+                if task.get_name() != "monitor-http":
+                    task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._save_cursor()
+            self.inspector.close()
+            if self.mirror is not None:
+                await self.mirror.aclose()
+            self.db.close()
+            executor.shutdown(wait=False, cancel_futures=True)
+            log.info("monitor.stopped")
+
+    async def _serve_http(self) -> Any:
+        import uvicorn
+
+        from monitor.http import create_app
+
+        class _Server(uvicorn.Server):
+            def install_signal_handlers(self) -> None:  # the CLI owns signals
+                return None
+
+        config = uvicorn.Config(
+            create_app(self.health, self.metrics.registry),
+            host=self.settings.monitor_http_host,
+            port=self.settings.monitor_http_port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
+        server = _Server(config)
+        server.capture_signals = _no_signals  # type: ignore[method-assign]
+        return server
+
+    # --- health ----------------------------------------------------------------------------------------
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Healthy while processing runs and the event stream is up (or lost for under a minute)."""
+        now = self.clock()
+        connected = self.reader is not None and self.reader.connected.is_set()
+        lost_for = None if connected or self._stream_lost_at is None else now - self._stream_lost_at
+        processing = self._processor is not None and not self._processor.done()
+        reader_alive = self.reader is not None and self.reader.alive
+        pending = self.outbox.pending() if hasattr(self, "outbox") else {"ready": 0, "held": 0}
+        ok = processing and reader_alive and (connected or (lost_for is not None and lost_for < 60))
+        return ok, {
+            "host": self.host,
+            "stream_connected": connected,
+            "stream_lost_seconds": None if lost_for is None else round(lost_for, 1),
+            "processing": processing,
+            "last_event_age_seconds": None if self._cursor is None else round(now - self._cursor[0] / 1e9, 1),
+            "outbox": pending,
+            "queue": self._queue.qsize() if self._queue is not None else 0,
+        }
+
+    # --- the queue -------------------------------------------------------------------------------------
+
+    def _deliver_threadsafe(self, fact: Fact) -> None:
+        """Called on the reader thread: hand over and return at once."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed while stopping
+            loop.call_soon_threadsafe(self._enqueue, fact)
+
+    def _enqueue(self, fact: Fact) -> None:
+        assert self._queue is not None
+        self._queue.put_nowait(fact)
+
+    async def _process(self) -> None:
+        assert self._queue is not None
+        while True:
+            fact = await self._queue.get()
+            try:
+                await self._handle(fact)
+            except Exception:  # one bad fact must not stop monitoring
+                log.exception("monitor.processing_failed", fact=type(fact).__name__)
+
+    async def _handle(self, fact: Fact) -> None:
+        now = self.clock()
+        if isinstance(fact, ContainerEventReceived):
+            self.metrics.count_event(fact.verb)
+            findings = await self.handler.handle(fact)
+            self._apply(findings, now)
+            self._cursor = fact.key
+            self.metrics.last_event.set(fact.time)
+            self.metrics.event_lag.observe(max(0.0, self.clock() - fact.time))
+            log.debug(
+                "monitor.event_processed", action=fact.action, container=fact.name, id=fact.container_id[:12]
+            )
+        elif isinstance(fact, TimerFired):
+            await self._on_timer(fact.at)
+        elif isinstance(fact, StreamConnected):
+            await self._on_connected(fact)
+        elif isinstance(fact, StreamLost):
+            self._stream_lost_at = fact.at
+            self.metrics.connected.set(0)
+        elif isinstance(fact, ReconcileRequested):
+            await self._recheck(fact.reason, since_ns=fact.since_ns)
+        elif isinstance(fact, DiskUsageMeasured):
+            self._on_disk(fact, now)
+        elif isinstance(fact, VolumesMeasured):
+            self._on_volumes(fact, now)
+
+    def _apply(self, findings: list[Finding], now: float) -> None:
+        if not findings:
+            return
+        notices = []
+        for finding in findings:
+            notices.extend(self.book.apply(finding, now))
+        if notices and self.dispatcher.submit(notices, now):
+            self.deliverer.poke()
+
+    async def _on_connected(self, fact: StreamConnected) -> None:
+        self.metrics.connected.set(1)
+        self._stream_lost_at = None
+        first = fact.lost_at is None
+        if not first:
+            self.metrics.reconnects.inc()
+            gap = stream_gap(fact, threshold=self.settings.monitor_gap_report_seconds)
+            if gap is not None:
+                log.warning("monitor.gap_detected", seconds=round(fact.gap_seconds or 0.0, 1))
+                self._apply([gap], self.clock())
+        since = self._first_since_ns if first else (fact.since_ns or int((fact.lost_at or fact.at) * 1e9))
+        reason = "start" if first else "reconnect"
+        assert self._loop is not None
+        self._loop.call_later(
+            RECHECK_DELAY_SECONDS, self._enqueue, ReconcileRequested(reason=reason, since_ns=since)
+        )
+
+    async def _recheck(self, reason: str, *, since_ns: int | None) -> None:
+        now = self.clock()
+        result = await self.handler.recheck(since_ns=since_ns, now=now)
+        if result is None:
+            return
+        findings, present = result
+        self.metrics.rechecks.labels(reason=reason).inc()
+        self._apply(findings, now)
+        notices = []
+        for incident in self.incidents.firing():
+            if incident.container_id and incident.container_id not in present:
+                notices.extend(self.book.resolve(incident, "the container no longer exists", now))
+        if notices and self.dispatcher.submit(notices, now):
+            self.deliverer.poke()
+        log.info("monitor.rechecked", reason=reason, containers=len(present), findings=len(findings))
+
+    async def _on_timer(self, now: float) -> None:
+        self._apply(await self.handler.pending_ooms(now), now)
+        notices = self.book.due(now)
+        recovery = self.settings.monitor_recovery_seconds
+        connected = self.reader is not None and self.reader.connected.is_set()
+        for incident in self.incidents.firing():
+            if incident.resolve_pending_since is not None or now - incident.last_seen_at < recovery:
+                continue
+            if incident.kind in RECOVERY_KINDS and incident.container_id:
+                if self.handler.is_running(incident.container_id):
+                    reason = f"the container has run for {human_duration(recovery)} without dying again"
+                    notices.extend(self.book.resolve(incident, reason, now))
+            elif incident.kind is Kind.MONITOR_GAP and connected:
+                notices.extend(self.book.resolve(incident, "the event stream is stable again", now))
+        if notices and self.dispatcher.submit(notices, now):
+            self.deliverer.poke()
+        self.grouper.flush(now)
+        if self.outbox.pending()["ready"]:
+            self.deliverer.poke()
+        self._save_cursor()
+        counts = self.incidents.counts()
+        for kind in Kind:
+            for state in ("firing", "resolved"):
+                self.metrics.incidents.labels(kind=kind.value, state=state).set(
+                    counts.get((kind.value, state), 0)
+                )
+
+    def _on_disk(self, measured: DiskUsageMeasured, now: float) -> None:
+        settings = self.settings
+        probe = Finding(kind=Kind.DISK_PRESSURE, attribution=HOST, subject=measured.path)
+        current = self.incidents.get(self.book.fingerprint_of(probe))
+        finding = disk_pressure(
+            measured,
+            firing=current is not None and current.state == "firing",
+            warning=settings.monitor_disk_warning_percent,
+            critical=settings.monitor_disk_critical_percent,
+            clear_margin=settings.monitor_disk_clear_margin_percent,
+            at=now,
+        )
+        if finding is not None:
+            self._apply([finding], now)
+
+    def _on_volumes(self, measured: VolumesMeasured, now: float) -> None:
+        settings = self.settings
+        findings: list[Finding] = []
+        seen: set[tuple[str | None, str | None]] = set()
+        for usage in group_by_stack(measured, self.handler.attribute):
+            attribution = usage.attribution
+            seen.add((attribution.tenant, attribution.stack))
+            budget = (
+                self.directory.volume_budget(attribution.template, attribution.plan)
+                if attribution.template and attribution.plan
+                else None
+            )
+            probe = Finding(kind=Kind.VOLUME_QUOTA, attribution=attribution, subject="volumes")
+            current = self.incidents.get(self.book.fingerprint_of(probe))
+            finding = volume_quota(
+                usage,
+                budget_bytes=budget,
+                firing=current is not None and current.state == "firing",
+                warning=settings.monitor_volume_warning_percent,
+                critical=settings.monitor_volume_critical_percent,
+                clear_margin=settings.monitor_disk_clear_margin_percent,
+                at=now,
+            )
+            if finding is not None:
+                findings.append(finding)
+        self._apply(findings, now)
+        notices = []
+        for incident in self.incidents.firing():
+            if incident.kind is Kind.VOLUME_QUOTA and (incident.tenant, incident.stack) not in seen:
+                notices.extend(self.book.resolve(incident, "the stack's volumes are gone", now))
+        if notices and self.dispatcher.submit(notices, now):
+            self.deliverer.poke()
+
+    # --- periodic producers ----------------------------------------------------------------------------
+
+    async def _tick(self) -> None:
+        self._enqueue(TimerFired(at=self.clock()))
+
+    async def _periodic_recheck(self) -> None:
+        self._enqueue(ReconcileRequested(reason="periodic", since_ns=None))
+
+    async def _measure_disks(self) -> None:
+        for path in self.settings.monitor_disk_paths:
+            try:
+                measured = await asyncio.to_thread(disk_probe.measure, path)
+            except OSError as err:
+                log.warning("monitor.disk_unreadable", path=str(path), error=type(err).__name__)
+                continue
+            self._enqueue(measured)
+
+    async def _measure_volumes(self) -> None:
+        try:
+            measured = await asyncio.to_thread(self.inspector.volumes)
+        except Exception as err:  # df may fail while the daemon restarts; try next period
+            log.warning("monitor.volumes_unreadable", error=type(err).__name__)
+            return
+        self._enqueue(measured)
+
+    async def _watchdog(self) -> None:
+        if self.reader is None or not self.reader.connected.is_set():
+            return
+        try:
+            await asyncio.to_thread(self.inspector.ping)
+        except Exception as err:  # a daemon that does not answer pings cannot be streaming events
+            log.warning("monitor.ping_failed", error=type(err).__name__)
+            self.reader.interrupt("ping failed")
+
+    async def _heartbeat(self) -> None:
+        url = self.settings.monitor_heartbeat_url
+        if url is None:
+            return
+        ok, details = self.health()
+        if not ok:
+            self.metrics.heartbeats.labels(result="skipped").inc()
+            log.warning(
+                "monitor.heartbeat_skipped", reason="unhealthy", stream_connected=details["stream_connected"]
+            )
+            return
+        sent = await asyncio.to_thread(heartbeat.ping, url)
+        self.metrics.heartbeats.labels(result="sent" if sent else "failed").inc()
+        if not sent:
+            log.warning("monitor.heartbeat_failed")
+
+    async def _refresh_directory(self) -> None:
+        try:
+            await self.directory.refresh()
+        except Exception as err:  # keep the last known records; attribution by labels still works
+            log.warning("monitor.directory_refresh_failed", error=type(err).__name__, detail=str(err)[:200])
+
+    async def _mirror(self) -> None:
+        assert self.mirror is not None
+        incidents = self.incidents.unmirrored()
+        if not incidents:
+            return
+        try:
+            done = await self.mirror.push(incidents)
+        except Exception as err:  # PocketBase down: SQLite stays the source of truth; retry later
+            log.warning("monitor.mirror_failed", error=type(err).__name__)
+            return
+        for incident in done:
+            self.incidents.mark_mirrored(incident)
+        self.incidents.prune(self.clock() - RESOLVED_RETENTION_SECONDS, mirrored_only=True)
+
+    # --- cursor ----------------------------------------------------------------------------------------
+
+    def _load_cursor(self) -> tuple[int, str, str] | None:
+        raw = self.db.get(CURSOR_KEY)
+        if raw is None:
+            return None
+        ns, container_id, action = json.loads(raw)
+        return int(ns), str(container_id), str(action)
+
+    def _save_cursor(self) -> None:
+        if self._cursor is not None and self._cursor != self._cursor_saved:
+            self.db.put(CURSOR_KEY, json.dumps(list(self._cursor)))
+            self._cursor_saved = self._cursor
+
+
+async def _every(period: float, fn: Callable[[], Coroutine[Any, Any, None]], *, delay: float = 0.0) -> None:
+    """Run ``fn`` after ``delay`` and then every ``period`` seconds; a failure is logged, never fatal."""
+    await asyncio.sleep(delay)
+    while True:
+        try:
+            await fn()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("monitor.periodic_failed", task=getattr(fn, "__name__", "?"))
+        await asyncio.sleep(period)
+
+
+def _no_signals() -> Any:
+    from contextlib import nullcontext
+
+    return nullcontext()
+
+
+def _notifier_from(settings: Settings) -> Notifier:
+    if settings.apprise_urls is None and settings.apprise_config is None:
+        log.warning("monitor.no_apprise_urls", advice="set CFA_APPRISE_URLS or CFA_APPRISE_CONFIG")
+        return LogOnlyNotifier()
+    return AppriseNotifier.from_settings(settings)

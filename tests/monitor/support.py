@@ -1,0 +1,203 @@
+"""Test helpers for the monitor: a local HTTP sink Apprise delivers to, a monitor on a thread,
+waiting for outcomes, and Docker fixtures' building blocks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator, MutableMapping
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, TypeVar
+
+from monitor.service import Monitor
+from shared.settings import Settings
+
+T = TypeVar("T")
+Logs = list[MutableMapping[str, Any]]
+
+TEST_LABEL = "cf.test"
+IMAGE = "cf/busybox:local"
+
+
+def wait_until(
+    predicate: Callable[[], T], *, timeout: float = 60.0, interval: float = 0.05, what: str = ""
+) -> T:
+    """Poll until ``predicate`` returns something truthy; fail after a generous ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what or predicate}")
+        time.sleep(interval)
+
+
+class Sink:
+    """An HTTP endpoint on 127.0.0.1 that records every JSON body POSTed to it (Apprise ``json://``)."""
+
+    def __init__(self, port: int = 0) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.requests: list[str] = []
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.port = port
+        self.start()
+
+    def start(self) -> None:
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                with sink._lock:
+                    sink.received.append(json.loads(body or b"{}"))
+                self.send_response(200)
+                self.end_headers()
+
+            def do_GET(self) -> None:
+                with sink._lock:
+                    sink.requests.append(self.path)
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+        server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.port = server.server_address[1]
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    @property
+    def url(self) -> str:
+        return f"json://127.0.0.1:{self.port}/hook"
+
+    def messages(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.received)
+
+    def titles(self) -> list[str]:
+        return [str(m.get("title", "")) for m in self.messages()]
+
+    def matching(self, *needles: str) -> list[dict[str, Any]]:
+        return [m for m in self.messages() if all(n in str(m.get("title", "")) for n in needles)]
+
+
+def processed(logs: Logs, action: str, container: str) -> bool:
+    """Whether the monitor has finished handling ``action`` for the named container."""
+    return any(
+        entry.get("event") == "monitor.event_processed"
+        and entry.get("action") == action
+        and entry.get("container") == container
+        for entry in list(logs)
+    )
+
+
+def logged(logs: Logs, event: str, **fields: Any) -> Logs:
+    return [
+        entry
+        for entry in list(logs)
+        if entry.get("event") == event and all(entry.get(k) == v for k, v in fields.items())
+    ]
+
+
+class MonitorThread:
+    """Runs a :class:`Monitor` on a thread with its own event loop, like the sidecar process does."""
+
+    def __init__(self, monitor: Monitor) -> None:
+        self.monitor = monitor
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, name="test-monitor", daemon=True)
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self.monitor.run())
+        except BaseException as err:  # surfaced by stop()
+            self.error = err
+
+    def start(self) -> MonitorThread:
+        self._thread.start()
+        wait_until(lambda: self.monitor.started.is_set() or self.error, what="the monitor to start")
+        if self.error:
+            raise self.error
+        return self
+
+    def outbox_empty(self) -> bool:
+        """No message waits for delivery or for its burst summary (read from the state file)."""
+        from monitor.outbox import Outbox
+        from monitor.store import Database, db_path
+
+        db = Database(db_path(self.monitor.settings.data_dir))
+        try:
+            pending = Outbox(db).pending()
+        finally:
+            db.close()
+        return pending["held"] == 0 and pending["ready"] == 0
+
+    def settle(self, logs: Logs, *removed: str, api: Any) -> None:
+        """Remove the named containers, wait until the monitor processed their removal (so every
+        earlier event of theirs too) and until nothing is left to deliver."""
+        for name in removed:
+            api.remove_container(name, force=True)
+        for name in removed:
+            wait_until(lambda n=name: processed(logs, "destroy", n), what=f"the removal of {name}")  # type: ignore[misc]
+        wait_until(self.outbox_empty, what="an empty outbox")
+
+    def stop(self) -> None:
+        self.monitor.request_stop()
+        self._thread.join(60)
+        assert not self._thread.is_alive(), "the monitor did not stop"
+        if self.error:
+            raise self.error
+
+
+def settings_for(data_dir: Path, sink: Sink | None, **overrides: Any) -> Settings:
+    """Settings with short windows, for tests against a real engine (no timing thresholds in asserts)."""
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "apprise_urls": sink.url if sink else None,
+        "runbook_base_url": "https://runbooks.test/agents/",
+        "monitor_host_name": "testhost",
+        "monitor_http_port": 0,
+        "monitor_group_window_seconds": 1.0,
+        "monitor_resolve_hold_seconds": 0.5,
+        "monitor_recovery_seconds": 600.0,
+        "monitor_crash_loop_count": 3,
+        "monitor_crash_loop_window_seconds": 120.0,
+        "monitor_oom_confirm_seconds": 1.0,
+        "monitor_tick_seconds": 0.2,
+        "monitor_reconnect_max_seconds": 2.0,
+        "monitor_gap_report_seconds": 0.5,
+        "monitor_notify_retry_max_seconds": 1.0,
+        "monitor_notify_timeout_seconds": 5.0,
+        "monitor_volume_interval_seconds": 0,
+        "monitor_disk_paths": [],
+        "monitor_reconcile_lookback_seconds": 0,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@contextmanager
+def running(monitor: Monitor) -> Iterator[MonitorThread]:
+    thread = MonitorThread(monitor).start()
+    try:
+        yield thread
+    finally:
+        thread.stop()
