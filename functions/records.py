@@ -40,6 +40,7 @@ class Stack(_Record):
     compose_sha256: str = ""
     env_sha256: str = ""
     service_create_pending_at: str = ""
+    delete_requested_at: str = ""
     last_error: str = ""
 
     @property

@@ -8,13 +8,16 @@ with them. Writes: desired_state, status, uuids, the tenant's project uuid, audi
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import structlog
 
 from functions.context import Context
 from functions.operations.common import locked, refusals_audited, wait_until
 from functions.operations.coolify_resources import find_services
 from functions.operations.lifecycle import StackResult, Target, record_failure, resolve, result
-from functions.records import Tenant
+from functions.records import Stack, Tenant
+from functions.store import now_iso
 from shared.errors import CfaError, ConflictError, NotFoundError
 from shared.logging import get_logger
 from shared.naming import service_name
@@ -52,11 +55,17 @@ async def _delete(ctx: Context, target: Target, *, delete_volumes: bool, wait: b
         # A crash between create and storing the uuid leaves a service only its name can find.
         uuids = await find_services(ctx, tenant.coolify_project_uuid, service_name(tenant.slug, stack.name))
     for uuid in uuids:
-        await _delete_service(ctx, tenant, uuid, delete_volumes=delete_volumes, wait=wait)
+        stack = await _delete_service(ctx, stack, uuid, delete_volumes=delete_volumes, wait=wait)
     if delete_volumes:
         await store.delete_secrets(stack)
     stack = await store.update_stack(
-        stack, status="deleted", coolify_service_uuid="", coolify_status="", compose_sha256="", env_sha256=""
+        stack,
+        status="deleted",
+        coolify_service_uuid="",
+        coolify_status="",
+        compose_sha256="",
+        env_sha256="",
+        delete_requested_at="",
     )
     await store.audit(
         "delete.completed", tenant=tenant.slug, stack=stack.name, details={"service_uuids": uuids}
@@ -66,19 +75,31 @@ async def _delete(ctx: Context, target: Target, *, delete_volumes: bool, wait: b
     return Target(tenant, stack)
 
 
+# Coolify may drop a queued job (e.g. a restart of its queue worker); after this long, ask again.
+_RESEND_DELETE_AFTER = timedelta(hours=1)
+
+
 async def _delete_service(
-    ctx: Context, tenant: Tenant, uuid: str, *, delete_volumes: bool, wait: bool
-) -> None:
+    ctx: Context, stack: Stack, uuid: str, *, delete_volumes: bool, wait: bool
+) -> Stack:
+    """Ask Coolify to delete ``uuid`` (once: a re-run only waits) and wait until it is really gone."""
     coolify = ctx.coolify
     try:
         await coolify.get_service(uuid)
     except NotFoundError:
         log.info("delete.service_already_gone", service_uuid=uuid)
-        return
-    await coolify.delete_service(uuid, delete_volumes=delete_volumes)
-    log.info("delete.service_delete_queued", service_uuid=uuid, delete_volumes=delete_volumes)
+        return stack
+    requested = _parse_time(stack.delete_requested_at)
+    if requested is None or datetime.now(UTC) - requested > _RESEND_DELETE_AFTER:
+        stack = await ctx.store.update_stack(stack, delete_requested_at=now_iso())
+        await coolify.delete_service(uuid, delete_volumes=delete_volumes)
+        log.info("delete.service_delete_queued", service_uuid=uuid, delete_volumes=delete_volumes)
+    else:
+        log.info(
+            "delete.waiting_for_queued_delete", service_uuid=uuid, requested_at=stack.delete_requested_at
+        )
     if ctx.dry_run or not wait:
-        return
+        return stack
 
     async def gone() -> bool | None:
         try:
@@ -94,6 +115,13 @@ async def _delete_service(
         what=f"Coolify deleting service {uuid}",
         advice="Coolify deletes in the background; re-run cfa delete to keep waiting",
     )
+    return stack
+
+
+def _parse_time(value: str) -> datetime | None:
+    if not value:
+        return None
+    return datetime.strptime(value, "%Y-%m-%d %H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 async def _delete_project_if_empty(ctx: Context, tenant: Tenant) -> Tenant:

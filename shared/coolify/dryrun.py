@@ -64,12 +64,14 @@ class DryRunTransport(httpx.AsyncBaseTransport):
         body: Any = json.loads(request.content) if request.content else None
         path = re.sub(r"^.*?/api/v1", "", request.url.path) or "/"
         query = {k: v for k, v in request.url.params.items()}
-        forward = request.method == "GET" and self.upstream is not None
+        planned = any(p in path for p in (PLACEHOLDER_PROJECT, PLACEHOLDER_SERVICE, PLACEHOLDER_SERVER))
+        forward = request.method == "GET" and self.upstream is not None and not planned
         self.calls.append(PlannedCall(request.method, path, query, body, sent=forward))
         if forward:
             assert self.upstream is not None
             return await self.upstream.handle_async_request(request)
         if request.method == "GET":
+            # Reads of things this dry run only planned cannot be asked of the real Coolify.
             return _offline_read(path)
         return _planned_write(request.method, path, body)
 

@@ -127,6 +127,7 @@ def stacks_collection(tenants_id: str) -> Record:
             _text("compose_sha256", max=64),
             _text("env_sha256", max=64),
             _date("service_create_pending_at"),
+            _date("delete_requested_at"),
             _text("last_error", max=2000),
             *_autodates(),
         ],

@@ -74,7 +74,7 @@ async def make_ctx(
     templates_dir: Path,
 ) -> AsyncIterator[ContextFactory]:
     """Build Contexts wired to the fake Coolify and the test's PocketBase (closed at teardown)."""
-    coolify_fake.transition_delay = 3.0
+    coolify_fake.state.transition_delay = 3.0
     sleep = ManualSleep(coolify_clock)
     clients: list[CoolifyClient] = []
 
