@@ -116,7 +116,7 @@ def test_templates_commands(cfa: Cfa) -> None:
 
 
 def test_doctor_reports_each_dependency(cfa: Cfa, served_coolify: tuple[FakeCoolify, str]) -> None:
-    """doctor checks PocketBase, Coolify, abilities, server choice and templates; its probes change nothing."""
+    """doctor checks PocketBase, Coolify, abilities, server and templates; its probes change nothing."""
     fake, url = served_coolify
     code, out, _ = cfa("doctor", "--json", coolify=url)
     checks = {c["name"]: c["outcome"] for c in json.loads(out)}
