@@ -33,7 +33,7 @@ async def forwarding_transport(coolify_fake: FakeCoolify) -> AsyncIterator[httpx
 async def test_dry_run_against_a_real_coolify_reads_but_never_writes(
     acme: str, pb: PocketBase, coolify_fake: FakeCoolify, forwarding_transport: httpx.AsyncBaseTransport
 ) -> None:
-    """--dry-run with Coolify configured: reads reach Coolify, writes are only listed, PocketBase is untouched."""
+    """--dry-run with Coolify set: reads reach Coolify, writes are only listed, PocketBase is untouched."""
     settings = make_settings()
     before = await snapshot(pb)
     async with open_context(
