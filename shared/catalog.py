@@ -112,6 +112,8 @@ class RootException(_Meta):
 class ServiceSpec(_Meta):
     role: Literal["main", "sidecar", "init"] = "main"
     root_exception: RootException | None = None
+    # Rendered only for some parameter values (a sidecar behind a switch); may be absent from the compose.
+    optional: bool = False
 
 
 class Exposure(_Meta):
@@ -163,6 +165,8 @@ class TemplateMeta(_Meta):
             raise ValueError("two parameters share a name")
         if self.expose and self.expose.service not in self.services:
             raise ValueError(f"expose.service {self.expose.service} is not a service")
+        if self.expose and self.services[self.expose.service].optional:
+            raise ValueError(f"expose.service {self.expose.service} is optional; it must always run")
         for volume in self.volumes:
             if volume.service not in self.services:
                 raise ValueError(f"volume {volume.name}: service {volume.service} is not a service")

@@ -187,8 +187,12 @@ def check_policy(compose: dict[str, Any], template: Template, profile: PlanProfi
         return ["the compose file has no services"]
     problems = []
     declared, rendered = set(template.meta.services), set(services)
-    if declared != rendered:
-        problems.append(f"services {sorted(rendered)} differ from template.yaml's {sorted(declared)}")
+    required = {name for name, spec in template.meta.services.items() if not spec.optional}
+    if not required <= rendered <= declared:
+        problems.append(
+            f"services {sorted(rendered)} differ from template.yaml's {sorted(declared)}"
+            f" (optional: {sorted(declared - required)})"
+        )
     for name, service in services.items():
         if not isinstance(service, dict):
             problems.append(f"{name}: is not a mapping")

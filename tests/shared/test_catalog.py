@@ -43,6 +43,10 @@ def test_unknown_template_lists_the_available_ones() -> None:
         ),
         ({"parameters": [{"name": "x", "type": "colour", "description": "d"}]}, "type"),
         ({"expose": {"service": "nope", "port": 80}}, "expose.service"),
+        (
+            {"services": {"app": {"optional": True}}, "expose": {"service": "app", "port": 80}},
+            "must always run",
+        ),
         ({"stateful": True}, "stateful"),
         (
             {"services": {"app": {"root_exception": {"reason": "short", "compensating_controls": []}}}},

@@ -162,3 +162,25 @@ def test_top_level_hazards(template: Template) -> None:
     compose["networks"] = {"shared": {"external": True}}
     problems = check_policy(compose, template, template.profile("starter"))
     assert any("driver_opts" in p for p in problems) and any("networks" in p for p in problems)
+
+
+def test_optional_services_may_be_absent_but_required_ones_may_not(tmp_path: Path) -> None:
+    """An optional service may be left out of the compose; a required or an undeclared one may not."""
+    limits = {"cpus": 0.25, "memory": "64M", "pids": 32}
+    template = make_template(
+        tmp_path,
+        meta={
+            "services": {"app": {"role": "main"}, "proxy": {"role": "sidecar", "optional": True}},
+            "resources": {
+                plan: {"services": {"app": limits, "proxy": limits}}
+                for plan in ("starter", "team", "business", "sovereign")
+            },
+        },
+    )
+    assert problems_with(template, {}) == []
+    compose = copy.deepcopy(GOOD)
+    compose["services"]["other"] = copy.deepcopy(compose["services"]["app"])
+    assert any("differ" in p for p in check_policy(compose, template, template.profile("starter")))
+    compose = copy.deepcopy(GOOD)
+    compose["services"] = {"proxy": compose["services"]["app"]}
+    assert any("differ" in p for p in check_policy(compose, template, template.profile("starter")))
