@@ -121,7 +121,12 @@ def _context(
         "template": {"name": template.name, "version": template.meta.version},
         "params": dict(params.public),
         "limits": {
-            name: {"cpus": limits.cpus, "memory": limits.memory, "pids": limits.pids}
+            name: {
+                "cpus": limits.cpus,
+                "memory": limits.memory,
+                "memory_mib": limits.memory_bytes // 2**20,  # for values derived from the limit (heap sizes)
+                "pids": limits.pids,
+            }
             for name, limits in profile.services.items()
         },
         "volume_budget": profile.volume_budget,

@@ -218,3 +218,14 @@ def test_rendered_yaml_parses_to_the_returned_document(template: Template) -> No
         router_url=None,
     )
     assert yaml.safe_load(rendered.compose_yaml) == rendered.compose
+
+
+def test_memory_limit_in_mib_is_in_the_context(tmp_path: Path) -> None:
+    """limits.<service>.memory_mib lets a template derive a value (a heap size) from the memory limit."""
+    heap = '      HEAP: {{ "--max-old-space-size=" ~ (limits.app.memory_mib * 3 // 4) }}'
+    compose = COMPLIANT_COMPOSE.replace(
+        "      COUNT: {{ params.count | string }}", "      COUNT: {{ params.count | string }}\n" + heap
+    )
+    template = make_template(tmp_path, compose=compose)
+    env = environment(render(template, validate_params(template, {"token": "t" * 20})))
+    assert env["HEAP"] == "--max-old-space-size=48"
