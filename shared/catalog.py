@@ -57,6 +57,7 @@ class ParamSpec(_Meta):
     maximum: int | None = None
     values: list[str] | None = None
     max_items: int | None = None
+    min_items: int | None = None
     example: Any = None  # a valid value for docs, `cfa doctor` and the policy tests (required params)
 
     @model_validator(mode="after")

@@ -90,6 +90,8 @@ def _as_list(spec: ParamSpec, raw: Any) -> list[Any]:
         raise _fail(spec, f"must be a list, got {type(raw).__name__}")
     if spec.max_items is not None and len(items) > spec.max_items:
         raise _fail(spec, f"has {len(items)} items (at most {spec.max_items})")
+    if spec.min_items is not None and len(items) < spec.min_items:
+        raise _fail(spec, f"has {len(items)} items (at least {spec.min_items})")
     return items
 
 

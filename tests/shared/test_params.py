@@ -30,6 +30,7 @@ def template(tmp_path: Path) -> Template:
                     "maximum": 9,
                 },
                 {"name": "ids", "type": "integer_list", "description": "ids", "default": [], "max_items": 3},
+                {"name": "tags", "type": "string_list", "description": "t", "default": ["a"], "min_items": 1},
                 {
                     "name": "token",
                     "type": "string",
@@ -169,3 +170,12 @@ def test_secrets_are_separated_and_registered(template: Template) -> None:
     assert validated.secret_env == {"PROBE_TOKEN": "super-secret-token-value"}
     assert "token" not in validated.public
     assert redaction.scrub("log: super-secret-token-value") == "log: ***"
+
+
+def test_lists_respect_their_minimum_length(template: Template) -> None:
+    """A list parameter with min_items refuses fewer items, naming the parameter and the minimum."""
+    assert validate_params(template, {"token": "t" * 20, "tags": "x,y"}).public["tags"] == ["x", "y"]
+    with pytest.raises(InvalidInput) as caught:
+        validate_params(template, {"token": "t" * 20, "tags": ""})
+    assert caught.value.field == "param tags"
+    assert "at least 1" in caught.value.message
