@@ -13,14 +13,15 @@ import re
 import signal
 import sys
 import time
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
+
+from pydantic import ValidationError
 
 from monitor.findings import Kind
 from monitor.store import Database, db_path
 from monitor.units import human_duration, parse_duration
-from shared.errors import CfaError, InvalidInput, UnavailableError
+from shared.errors import CfaError, ConfigurationError, InvalidInput, UnavailableError
 from shared.logging import configure_logging
 from shared.settings import Settings, load_settings
 
@@ -61,13 +62,25 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit_:
         return int(exit_.code or 0)
     try:
-        settings = load_settings() if argv is None else Settings()
+        try:
+            settings = load_settings() if argv is None else Settings()
+        except ValidationError as err:
+            raise ConfigurationError(
+                f"invalid settings: {_first_error(err)}", advice="check the CFA_ environment variables"
+            ) from None
+        configure_logging(settings.log_level)
         return _dispatch(args, settings, sys.stdout)
     except CfaError as err:
         sys.stderr.write(f"cfa monitor: {err.one_line()}\n")
         return err.exit_code
     except KeyboardInterrupt:
         return 130
+
+
+def _first_error(err: ValidationError) -> str:
+    first = err.errors()[0]
+    field = ".".join(str(part) for part in first.get("loc", ()))
+    return f"CFA_{field.upper()}: {first.get('msg', 'invalid')}"
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
@@ -195,7 +208,6 @@ def test_notify(settings: Settings, tag: str, out: TextIO) -> int:
 
 
 def run(settings: Settings) -> int:
-    configure_logging(settings.log_level)
     return asyncio.run(_run(settings))
 
 
@@ -219,7 +231,3 @@ async def _run(settings: Settings) -> int:
         loop.add_signal_handler(signum, monitor.request_stop)
     await monitor.run()
     return 0
-
-
-def _commands() -> Sequence[str]:
-    return ("run", "silence", "silences", "unsilence", "incidents", "test-notify")

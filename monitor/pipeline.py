@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from monitor.attribution import Attribution, attribute
 from monitor.detectors import crash, crash_loop, health, oom
@@ -19,13 +20,21 @@ from monitor.directory import StackDirectory
 from monitor.events import ContainerEventReceived
 from monitor.findings import Finding, Kind
 from monitor.history import ContainerHistory, HistoryBook
-from monitor.inspector import DockerUnavailable, Inspector
+from monitor.inspector import DockerUnavailable
 from monitor.snapshot import ContainerSnapshot
 from shared.logging import get_logger
 
 log = get_logger()
 
 CONTAINER_KINDS = (Kind.CONTAINER_UNHEALTHY, Kind.OOM_KILLED, Kind.CONTAINER_CRASHED, Kind.CRASH_LOOP)
+
+
+class ContainerInspector(Protocol):
+    def inspect(self, container_id: str) -> ContainerSnapshot | None:
+        """Current state; None when the container is gone. Raises DockerUnavailable."""
+
+    def snapshots(self) -> list[ContainerSnapshot]:
+        """Every container's state. Raises DockerUnavailable."""
 
 
 @dataclass(frozen=True)
@@ -37,7 +46,9 @@ class DetectionSettings:
 
 
 class EventHandler:
-    def __init__(self, inspector: Inspector, directory: StackDirectory, settings: DetectionSettings) -> None:
+    def __init__(
+        self, inspector: ContainerInspector, directory: StackDirectory, settings: DetectionSettings
+    ) -> None:
         self.inspector = inspector
         self.directory = directory
         self.settings = settings

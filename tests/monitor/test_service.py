@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from structlog.testing import capture_logs
 
 from monitor.service import Monitor
@@ -216,6 +217,7 @@ def test_silenced_tenant_sends_nothing(
 
     monkeypatch.setenv("CFA_DATA_DIR", str(tmp_path))
     assert main(["silence", "--tenant", "quiet", "--for", "2h", "--reason", "upgrade"]) == 0
+    structlog.reset_defaults()  # the CLI configured INFO-level JSON logs; the barrier needs debug events
     quiet, loud = unique("cft-quiet"), unique("cft-loud")
     with capture_logs() as logs, running(Monitor(settings_for(tmp_path, sink))) as monitor:
         run(docker, quiet, ["sh", "-c", "exit 3"], labels=tenant_labels("quiet", "bot"))

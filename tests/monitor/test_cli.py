@@ -1,0 +1,166 @@
+"""Tests for monitor.cli: silences, incidents, exit codes, test-notify, and `python -m monitor run`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from monitor.cli import main
+from monitor.incidents import IncidentBook, IncidentStore
+from monitor.store import Database, db_path
+from tests.monitor.fakes import finding
+from tests.monitor.support import Sink, wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("CFA_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CFA_ACTOR", "cli:tester")
+    return tmp_path
+
+
+def test_silence_list_and_lift(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """silence prints the id and expiry; silences lists it; unsilence lifts it; listing is empty again."""
+    assert main(["silence", "--tenant", "acme", "--stack", "bot", "--for", "2h", "--reason", "upgrade"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("silence ") and "tenant acme / stack bot until" in out and "(2 h)" in out
+    silence_id = out.split()[1].rstrip(":")
+    assert main(["silences", "--json"]) == 0
+    [listed] = json.loads(capsys.readouterr().out)
+    assert (listed["id"], listed["reason"], listed["created_by"]) == (silence_id, "upgrade", "cli:tester")
+    assert main(["unsilence", silence_id]) == 0
+    assert main(["silences"]) == 0
+    assert "no active silences" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["silence", "--tenant", "Bad Slug", "--for", "2h"],
+        ["silence", "--tenant", "acme", "--for", "soon"],
+        ["silence", "--tenant", "acme", "--for", "90d"],
+        ["silence", "--tenant", "acme", "--for", "1h", "--kind", "nope"],
+        ["silence", "--for", "1h"],
+        ["frobnicate"],
+    ],
+)
+def test_bad_input_exits_2(data_dir: Path, argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """Invalid slugs, durations, kinds and commands are refused with exit code 2."""
+    assert main(argv) == 2
+    assert capsys.readouterr().err
+
+
+def test_invalid_settings_are_a_configuration_error(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A malformed CFA_ variable exits 6 and names the variable, not a traceback."""
+    monkeypatch.setenv("CFA_MONITOR_HTTP_PORT", "not-a-port")
+    assert main(["silences"]) == 6
+    assert "CFA_MONITOR_HTTP_PORT" in capsys.readouterr().err
+
+
+def test_unknown_silence_exits_3(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Lifting a silence that does not exist is NotFound (exit 3) with advice."""
+    assert main(["unsilence", "deadbeef"]) == 3
+    assert "no active silence deadbeef" in capsys.readouterr().err
+
+
+def test_incidents_lists_firing_and_optionally_resolved(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The table shows firing incidents; --all --json includes resolved ones."""
+    db = Database(db_path(data_dir))
+    book = IncidentBook(IncidentStore(db), host="h", resolve_hold=0, repeat_interval=3600)
+    book.apply(finding(), 1.0)
+    [old] = book.apply(finding(subject="other", container_id="o"), 1.0)
+    book.resolve(old.incident, "fixed", 2.0)
+    db.close()
+    capsys.readouterr()
+    assert main(["incidents"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1 and "firing" in lines[0] and "acme/bot" in lines[0] and "oom-killed" in lines[0]
+    assert main(["incidents", "--all", "--json"]) == 0
+    assert sorted(i["state"] for i in json.loads(capsys.readouterr().out)) == ["firing", "resolved"]
+
+
+def test_test_notify_delivers_or_fails_with_exit_75(
+    data_dir: Path, sink: Sink, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """test-notify sends through Apprise now; an unreachable endpoint is a retryable error."""
+    monkeypatch.setenv("CFA_APPRISE_URLS", sink.url)
+    assert main(["test-notify", "--tag", "critical"]) == 0
+    assert sink.titles() == ["[CRITICAL] Test message from the CloudFreedom monitor"]
+    sink.stop()
+    assert main(["test-notify"]) == 75
+    assert "failed" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.docker
+def test_python_m_monitor_run_serves_health_metrics_heartbeat_and_stops_on_sigterm(
+    docker: Any, sink: Sink, tmp_path: Path
+) -> None:
+    """The sidecar process: /healthz 200 once connected, /metrics, heartbeat pings, secrets kept out of
+    its logs, exit 0 on SIGTERM."""
+    port = _free_port()
+    heartbeat = f"http://127.0.0.1:{sink.port}/ping/very-secret-check-id"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("CFA_")},
+        "CFA_DATA_DIR": str(tmp_path),
+        "CFA_APPRISE_URLS": f"json://hook-user:apprise-secret-token@127.0.0.1:{sink.port}/hook",
+        "CFA_MONITOR_HTTP_PORT": str(port),
+        "CFA_MONITOR_HEARTBEAT_URL": heartbeat,
+        "CFA_MONITOR_HEARTBEAT_INTERVAL_SECONDS": "0.2",
+        "CFA_MONITOR_DISK_PATHS": str(tmp_path),
+        "CFA_LOG_LEVEL": "DEBUG",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "run"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+
+        def healthy() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return process.poll() is not None
+
+        wait_until(healthy, what="/healthz 200")
+        assert process.poll() is None
+        health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json()
+        assert health["stream_connected"] is True and health["outbox"] == {"held": 0, "ready": 0}
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        assert "cfmon_stream_connected 1.0" in metrics and "cfmon_incidents" in metrics
+        wait_until(lambda: len(sink.requests) >= 2, what="heartbeat pings")
+        assert sink.requests[0] == "/ping/very-secret-check-id"
+        time.sleep(0.2)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr.decode()[-2000:]
+    logs = [json.loads(line) for line in stderr.decode().splitlines() if line.startswith("{")]
+    events = [entry["event"] for entry in logs]
+    assert "monitor.started" in events and events[-1] == "monitor.stopped"
+    text = stderr.decode() + stdout.decode()
+    assert "very-secret-check-id" not in text and "apprise-secret-token" not in text

@@ -1,0 +1,55 @@
+"""Tests for monitor.inspector: gone containers, one retry on a fresh client, unavailability."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import docker.errors
+import pytest
+
+from monitor.inspector import DockerUnavailable, Inspector
+
+
+class Client:
+    def __init__(self, behaviour: str) -> None:
+        self.behaviour = behaviour
+        self.closed = False
+
+    def inspect_container(self, container_id: str) -> dict[str, Any]:
+        if self.behaviour == "gone":
+            raise docker.errors.NotFound("no such container")
+        if self.behaviour == "broken":
+            raise ConnectionResetError("stale pooled connection")
+        return {"Id": container_id, "Name": "/web", "State": {"Status": "running", "Running": True}}
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_stale_client_is_replaced_once_and_a_gone_container_is_none() -> None:
+    """The first client fails (daemon restarted), the second answers; NotFound means removed."""
+    made: list[Client] = []
+    behaviours = iter(["broken", "ok", "gone"])
+
+    def factory() -> Client:
+        made.append(Client(next(behaviours)))
+        return made[-1]
+
+    inspector = Inspector(factory)
+    snapshot = inspector.inspect("abc")
+    assert snapshot is not None and (snapshot.name, snapshot.running) == ("web", True)
+    assert len(made) == 2
+    inspector.close()
+    assert made[1].closed
+    assert inspector.inspect("abc") is None
+
+
+def test_an_unreachable_daemon_is_a_retryable_error() -> None:
+    """Two failures in a row raise DockerUnavailable (retryable in the error tree)."""
+
+    def factory() -> Client:
+        raise ConnectionRefusedError("no daemon")
+
+    with pytest.raises(DockerUnavailable) as err:
+        Inspector(factory).inspect("abc")
+    assert err.value.retryable

@@ -1,0 +1,52 @@
+"""Tests for monitor.policy: silences and suspended or deleted stacks hold pages back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from monitor.directory import StackRecord, StaticDirectory
+from monitor.incidents import Incident
+from monitor.policy import Policy
+from monitor.silences import SilenceStore
+from monitor.store import Database
+from tests.monitor.fakes import T0
+
+
+def incident(tenant: str | None = "acme", stack: str | None = "bot") -> Incident:
+    return Incident(
+        id="i1",
+        fingerprint="f",
+        kind="oom-killed",
+        severity="critical",
+        state="firing",
+        host="h",
+        tenant=tenant,
+        stack=stack,
+        subject="cf-acme-bot",
+        detail="d",
+        opened_at=T0,
+        last_seen_at=T0,
+    )
+
+
+def test_pages_pass_unless_silenced_or_the_stack_is_being_suspended_or_deleted(tmp_path: Path) -> None:
+    """No silence and a running stack: allowed. Each suppression names its reason."""
+    db = Database(tmp_path / "m.db")
+    silences = SilenceStore(db)
+    directory = StaticDirectory(
+        [
+            StackRecord(tenant="acme", stack="bot"),
+            StackRecord(tenant="acme", stack="old", desired_state="deleted"),
+        ]
+    )
+    policy = Policy(silences, directory)
+    assert policy.suppression(incident(), T0) is None
+    assert policy.suppression(incident(tenant=None, stack=None), T0) is None
+    assert policy.suppression(incident(stack="old"), T0) == "stack desired state is deleted"
+    silence = silences.add(
+        tenant="acme", stack=None, kind=None, now=T0, duration=60, reason="r", created_by="me"
+    )
+    reason = policy.suppression(incident(), T0 + 1)
+    assert reason is not None and reason.startswith(f"silence {silence.id} (tenant acme) until ")
+    assert policy.suppression(incident(), T0 + 61) is None
+    db.close()
