@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import httpx
 from pydantic import SecretStr
@@ -45,7 +46,7 @@ class Context:
         """A dry run with no Coolify at all: stored uuids are trusted, nothing can be looked up."""
         return self.recorder is not None and self.recorder.upstream is None
 
-    @property
+    @cached_property
     def store(self) -> Store:
         return Store(self.pb, dry_run=self.dry_run, actor=self.settings.actor, operation_id=self.operation_id)
 
@@ -127,8 +128,9 @@ async def open_context(
     )
     own_pb = pb is None
     pocketbase = pb or pocketbase_from_settings(settings)
+    context: Context | None = None
     try:
-        yield Context(
+        context = Context(
             settings=settings,
             pb=pocketbase,
             coolify=coolify,
@@ -137,7 +139,11 @@ async def open_context(
             dry_run_reason=reason,
             recorder=recorder,
         )
+        yield context
     finally:
+        if context is not None:
+            with contextlib.suppress(Exception):
+                await context.store.flush()  # a safety net: operations flush their own audit events
         await coolify.aclose()
         if own_pb:
             await pocketbase.aclose()

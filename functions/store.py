@@ -3,10 +3,16 @@
 In dry-run mode every write is skipped and returns what it would have written, so an operation runs
 the same code path and PocketBase stays untouched. The audit trail is append-only: this module has no
 way to change or delete an audit event.
+
+Audit events are written in the background, overlapping the next Coolify call, and numbered (``seq``)
+within their operation because concurrent writes may share a millisecond. Every operation ends with
+``flush()``, which waits for all of them and raises if one could not be written. State that recovery
+depends on (intent, uuids) is always written synchronously.
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +20,7 @@ from functions.records import Stack, Tenant
 from shared import redaction
 from shared.errors import NotFoundError
 from shared.logging import get_logger
-from shared.pocketbase.client import PocketBase
+from shared.pocketbase.client import PocketBase, RecordValidationError
 from shared.pocketbase.filters import pb_filter
 
 log = get_logger()
@@ -30,6 +36,8 @@ class Store:
         self.dry_run = dry_run
         self.actor = actor
         self.operation_id = operation_id
+        self._seq = 0
+        self._pending: list[asyncio.Task[Any]] = []
 
     # --- tenants -------------------------------------------------------------------------------------
 
@@ -103,14 +111,20 @@ class Store:
         redaction.register_all(values.values())
         return values
 
-    async def put_secrets(self, stack: Stack, values: dict[str, str]) -> None:
+    async def put_secrets(self, stack: Stack, values: dict[str, str], *, exists: bool) -> None:
+        """Store the stack's secrets; ``exists`` says whether a record was read before (saves a lookup)."""
         if self.dry_run:
             return
+        if not exists:
+            try:
+                await self.pb.create_record("stack_secrets", {"stack": stack.id, "values": values})
+                return
+            except RecordValidationError as err:
+                if not err.not_unique:
+                    raise
         record = await self.pb.first("stack_secrets", pb_filter("stack = {:stack}", stack=stack.id))
-        if record is None:
-            await self.pb.create_record("stack_secrets", {"stack": stack.id, "values": values})
-        else:
-            await self.pb.update_record("stack_secrets", str(record["id"]), {"values": values})
+        assert record is not None
+        await self.pb.update_record("stack_secrets", str(record["id"]), {"values": values})
 
     async def delete_secrets(self, stack: Stack) -> None:
         if self.dry_run:
@@ -131,7 +145,9 @@ class Store:
         details: dict[str, Any] | None = None,
     ) -> None:
         """Append one audit event (never in dry-run). ``details`` must not hold secrets; it is scrubbed."""
+        self._seq += 1
         event = {
+            "seq": self._seq,
             "actor": self.actor,
             "action": action,
             "tenant": tenant[:30],
@@ -142,8 +158,17 @@ class Store:
         }
         log.info("audit.recorded", action=action, outcome=outcome, dry_run=self.dry_run)
         if not self.dry_run:
-            await self.pb.create_record("audit_events", event)
+            self._pending.append(asyncio.create_task(self.pb.create_record("audit_events", event)))
+
+    async def flush(self) -> None:
+        """Wait until every audit event of this operation is stored; re-raise the first failure."""
+        pending, self._pending = self._pending, []
+        results = await asyncio.gather(*pending, return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            log.error("audit.write_failed", count=len(failures), error=type(failures[0]).__name__)
+            raise failures[0]
 
     async def list_audit(self, tenant: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         query = pb_filter("tenant = {:tenant}", tenant=tenant) if tenant else None
-        return await self.pb.list_records("audit_events", filter=query, sort="-time", limit=limit)
+        return await self.pb.list_records("audit_events", filter=query, sort="-time,-seq", limit=limit)

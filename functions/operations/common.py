@@ -47,17 +47,25 @@ async def refusals_audited(
             stack=_name_or_blank(stack),
             details=details,
         )
+        await ctx.store.flush()
         raise
 
 
 @contextlib.asynccontextmanager
 async def locked(ctx: Context, tenant: str) -> AsyncIterator[None]:
-    """Hold the tenant lock unless this is a dry run (which writes nothing and needs none)."""
-    if ctx.dry_run:
-        yield
-        return
-    async with tenant_lock(ctx.pb, tenant, owner=ctx.operation_id):
-        yield
+    """Hold the tenant lock (unless this is a dry run, which writes nothing); on the way out, wait for
+    the operation's audit events."""
+    try:
+        if ctx.dry_run:
+            yield
+        else:
+            async with tenant_lock(ctx.pb, tenant, owner=ctx.operation_id):
+                yield
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await ctx.store.flush()
+        raise
+    await ctx.store.flush()
 
 
 async def wait_until(

@@ -72,16 +72,23 @@ async def choose_server(ctx: Context) -> Placement:
     return Placement(server.uuid, None)
 
 
-async def ensure_project(ctx: Context, tenant: Tenant) -> tuple[Tenant, str]:
-    """The tenant's project uuid, creating ``cf-<slug>`` if needed. Returns the updated tenant."""
+@dataclass(frozen=True)
+class ProjectRef:
+    tenant: Tenant  # the tenant record as updated
+    uuid: str
+    created: bool  # made by this run, so it holds nothing yet
+
+
+async def ensure_project(ctx: Context, tenant: Tenant) -> ProjectRef:
+    """The tenant's project, creating ``cf-<slug>`` if needed."""
     store, coolify = ctx.store, ctx.coolify
     name = project_name(tenant.slug)
     if tenant.coolify_project_uuid and ctx.offline:
-        return tenant, tenant.coolify_project_uuid
+        return ProjectRef(tenant, tenant.coolify_project_uuid, created=False)
     if tenant.coolify_project_uuid:
         try:
             await coolify.get_project(tenant.coolify_project_uuid)
-            return tenant, tenant.coolify_project_uuid
+            return ProjectRef(tenant, tenant.coolify_project_uuid, created=False)
         except NotFoundError:
             log.warning("provision.project_missing", project_uuid=tenant.coolify_project_uuid)
             await store.audit(
@@ -112,10 +119,10 @@ async def ensure_project(ctx: Context, tenant: Tenant) -> tuple[Tenant, str]:
     await store.audit(
         "provision.project_created", tenant=tenant.slug, details={"project_uuid": project_uuid, "name": name}
     )
-    return tenant, project_uuid
+    return ProjectRef(tenant, project_uuid, created=True)
 
 
-async def _adopt_project(ctx: Context, tenant: Tenant, name: str) -> tuple[Tenant, str] | None:
+async def _adopt_project(ctx: Context, tenant: Tenant, name: str) -> ProjectRef | None:
     matches = await ctx.coolify.find_projects(name)
     if len(matches) > 1:
         await ctx.store.audit(
@@ -135,7 +142,7 @@ async def _adopt_project(ctx: Context, tenant: Tenant, name: str) -> tuple[Tenan
     await ctx.store.audit(
         "provision.project_adopted", tenant=tenant.slug, details={"project_uuid": project_uuid, "name": name}
     )
-    return tenant, project_uuid
+    return ProjectRef(tenant, project_uuid, created=False)
 
 
 async def find_services(ctx: Context, project_uuid: str, name: str) -> list[str]:
@@ -151,7 +158,7 @@ async def ensure_service(
     ctx: Context,
     tenant: Tenant,
     stack: Stack,
-    project_uuid: str,
+    project: ProjectRef,
     place: Callable[[], Awaitable[Placement]],
     rendered: RenderedStack,
 ) -> tuple[Stack, bool]:
@@ -177,7 +184,9 @@ async def ensure_service(
                 details={"service_uuid": stack.coolify_service_uuid},
             )
             stack = await store.update_stack(stack, coolify_service_uuid="", compose_sha256="", env_sha256="")
-    adopted = await _adopt_service(ctx, tenant, stack, project_uuid, name)
+    project_uuid = project.uuid
+    # A project this run created is empty: no lookup needed.
+    adopted = None if project.created else await _adopt_service(ctx, tenant, stack, project_uuid, name)
     if adopted is not None:
         return adopted, False
     placement = await place()

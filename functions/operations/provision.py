@@ -147,14 +147,26 @@ async def _apply(ctx: Context, checked: _Plan, *, wait: bool) -> ProvisionResult
     stack = await _record_intent(ctx, checked)
     try:
         secrets = await _secrets(ctx, checked, stack)
-        tenant, project_uuid = await ensure_project(ctx, tenant)
+        project = await ensure_project(ctx, tenant)
+        tenant = project.tenant
         stack, created = await ensure_service(
-            ctx, tenant, stack, project_uuid, lambda: choose_server(ctx), checked.rendered
+            ctx, tenant, stack, project, lambda: choose_server(ctx), checked.rendered
         )
-        stack, compose_changed = await _sync_compose(ctx, tenant, stack, checked.rendered, created)
-        stack, envs_changed = await _sync_envs(ctx, tenant, stack, secrets, created)
-        await _start(ctx, tenant, stack, restart=compose_changed or envs_changed)
-        stack = await _converge(ctx, tenant, stack, wait=wait, fqdn=checked.rendered.fqdn or "")
+        compose_changed = await _sync_compose(ctx, tenant, stack, checked.rendered, created)
+        env_digest, envs_changed = await _sync_envs(ctx, tenant, stack, secrets, created)
+        await _start(ctx, tenant, stack, created=created, restart=compose_changed or envs_changed)
+        # The hashes are stored with the outcome: if we stop before, the next run re-sends (harmless).
+        stack = await _converge(
+            ctx,
+            tenant,
+            stack,
+            wait=wait,
+            fields={
+                "fqdn": checked.rendered.fqdn or "",
+                "compose_sha256": checked.rendered.sha256,
+                "env_sha256": env_digest,
+            },
+        )
     except CfaError as err:
         await _record_failure(ctx, tenant, stack, err)
         raise
@@ -223,7 +235,7 @@ async def _secrets(ctx: Context, checked: _Plan, stack: Stack) -> dict[str, str]
             generated.append(spec.env)
     values.update(checked.params.secret_env)
     if values != checked.stored_secrets:
-        await ctx.store.put_secrets(stack, values)
+        await ctx.store.put_secrets(stack, values, exists=bool(checked.stored_secrets))
         await ctx.store.audit(
             "provision.secrets_stored",
             tenant=checked.tenant.slug,
@@ -235,15 +247,14 @@ async def _secrets(ctx: Context, checked: _Plan, stack: Stack) -> dict[str, str]
 
 async def _sync_compose(
     ctx: Context, tenant: Tenant, stack: Stack, rendered: RenderedStack, created: bool
-) -> tuple[Stack, bool]:
+) -> bool:
     """Send the compose again when it differs from what Coolify last got from us (drift, new params)."""
     if created or stack.compose_sha256 == rendered.sha256:
-        return stack, False
+        return False
     await ctx.coolify.update_service(
         stack.coolify_service_uuid,
         ServiceUpdate(docker_compose_raw=encode_compose(rendered.compose_yaml), urls=rendered.urls or None),
     )
-    stack = await ctx.store.update_stack(stack, compose_sha256=rendered.sha256)
     log.info("provision.compose_updated", service_uuid=stack.coolify_service_uuid)
     await ctx.store.audit(
         "provision.compose_updated",
@@ -251,7 +262,7 @@ async def _sync_compose(
         stack=stack.name,
         details={"compose_sha256": rendered.sha256},
     )
-    return stack, True
+    return True
 
 
 def _env_digest(values: dict[str, str]) -> str:
@@ -260,26 +271,30 @@ def _env_digest(values: dict[str, str]) -> str:
 
 async def _sync_envs(
     ctx: Context, tenant: Tenant, stack: Stack, values: dict[str, str], created: bool
-) -> tuple[Stack, bool]:
-    """Upsert the stack's secret variables in Coolify when they changed (they apply at the next start)."""
+) -> tuple[str, bool]:
+    """Upsert the stack's secret variables when they changed (they apply at the next start).
+
+    Returns (digest of the values, whether a running service must restart to see them).
+    """
     digest = _env_digest(values)
     if not values or (not created and stack.env_sha256 == digest):
-        return stack, False
+        return digest, False
     await ctx.coolify.upsert_service_envs(
         stack.coolify_service_uuid, [EnvItem(key=key, value=value) for key, value in sorted(values.items())]
     )
-    stack = await ctx.store.update_stack(stack, env_sha256=digest)
     log.info("provision.envs_set", keys=sorted(values))
     await ctx.store.audit(
         "provision.envs_set", tenant=tenant.slug, stack=stack.name, details={"keys": sorted(values)}
     )
-    return stack, not created
+    return digest, not created
 
 
-async def _start(ctx: Context, tenant: Tenant, stack: Stack, *, restart: bool) -> None:
+async def _start(ctx: Context, tenant: Tenant, stack: Stack, *, created: bool, restart: bool) -> None:
     """Start a stopped service; restart a running one whose compose or envs just changed."""
-    service = await ctx.coolify.get_service(stack.coolify_service_uuid)
-    status = service.parsed_status
+    if created:
+        status = ServiceStatus.parse("exited")  # a new service is never running yet
+    else:
+        status = (await ctx.coolify.get_service(stack.coolify_service_uuid)).parsed_status
     if status.running or status.state in ("starting", "restarting", "degraded"):
         if not restart:
             return
@@ -292,9 +307,11 @@ async def _start(ctx: Context, tenant: Tenant, stack: Stack, *, restart: bool) -
     await ctx.store.audit(action, tenant=tenant.slug, stack=stack.name, details={"was": status.raw})
 
 
-async def _converge(ctx: Context, tenant: Tenant, stack: Stack, *, wait: bool, fqdn: str) -> Stack:
-    """Wait for running:healthy (unless told not to) and record the outcome on the stack."""
-    fields: dict[str, Any] = {"fqdn": fqdn, "last_error": ""}
+async def _converge(
+    ctx: Context, tenant: Tenant, stack: Stack, *, wait: bool, fields: dict[str, Any]
+) -> Stack:
+    """Wait for running:healthy (unless told not to) and record the outcome, plus ``fields``, on the stack."""
+    fields = {**fields, "last_error": ""}
     if ctx.dry_run or not wait or ctx.settings.provision_wait_seconds == 0:
         return await ctx.store.update_stack(stack, status="provisioning", **fields)
     last = ServiceStatus.parse(None)

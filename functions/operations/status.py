@@ -89,6 +89,7 @@ async def status(ctx: Context, tenant: str, *, show_credentials: bool = False) -
             tenant=record.slug,
             details={"stacks": [s.name for s in stacks if s.credentials]},
         )
+        await ctx.store.flush()
     return TenantStatus(
         slug=record.slug,
         name=record.name,

@@ -74,6 +74,7 @@ async def create_tenant(
                 ) from err
             raise
         await ctx.store.audit("tenants.created", tenant=slug, details={"plan": chosen.name, "name": display})
+        await ctx.store.flush()
         return tenant, True
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -66,6 +67,8 @@ class CoolifyClient:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
+        server_cache_seconds: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.api_base = api_base.rstrip("/")
         self._http = httpx.AsyncClient(
@@ -82,6 +85,11 @@ class CoolifyClient:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self.calls = 0
+        # Servers and destinations change rarely; a burst of provisions should not list them each time.
+        self._server_cache_seconds = server_cache_seconds
+        self._clock = clock
+        self._cache: dict[str, tuple[float, Any]] = {}
+        self._cache_locks: dict[str, asyncio.Lock] = {}
 
     async def __aenter__(self) -> Self:
         return self
@@ -97,13 +105,27 @@ class CoolifyClient:
     # --- servers -------------------------------------------------------------------------------------
 
     async def list_servers(self) -> list[Server]:
-        return await self._get_list("/servers", Server)
+        """All servers (cached for ``server_cache_seconds``)."""
+        return await self._cached("/servers", lambda: self._get_list("/servers", Server))
 
     async def get_server(self, uuid: str) -> Server:
         return await self._get_one(f"/servers/{uuid}", Server)
 
     async def list_destinations(self, server_uuid: str) -> list[Destination]:
-        return await self._get_list(f"/servers/{server_uuid}/destinations", Destination)
+        """A server's destinations (cached for ``server_cache_seconds``)."""
+        path = f"/servers/{server_uuid}/destinations"
+        return await self._cached(path, lambda: self._get_list(path, Destination))
+
+    async def _cached(self, key: str, load: Callable[[], Awaitable[T]]) -> T:
+        """One load per key at a time; concurrent callers wait for it instead of all asking Coolify."""
+        async with self._cache_locks.setdefault(key, asyncio.Lock()):
+            hit = self._cache.get(key)
+            if hit is not None and self._clock() - hit[0] < self._server_cache_seconds:
+                cached: T = hit[1]
+                return cached
+            value = await load()
+            self._cache[key] = (self._clock(), value)
+            return value
 
     async def version(self) -> str:
         response = await self._send("GET", "/version")

@@ -162,6 +162,7 @@ def audit_events_collection() -> Record:
         **_superuser_only("audit_events"),
         "fields": [
             {"name": "time", "type": "autodate", "onCreate": True, "onUpdate": False},
+            _number("seq", min=0),
             _text("actor", required=True, max=200),
             _text("action", required=True, max=100),
             _text("tenant", max=30),
