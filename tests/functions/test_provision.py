@@ -49,7 +49,8 @@ async def test_first_provision_creates_starts_and_records(
     assert TOKEN not in str(stack["params"]) and ROUTER_KEY not in str(stack["params"])
     assert secrets["values"] == {"TELEGRAM_BOT_TOKEN": TOKEN, "ROUTER_API_KEY": ROUTER_KEY}
 
-    actions = [e["action"] for e in sorted(await records(pb, "audit_events"), key=lambda e: e["time"])]
+    events = sorted(await records(pb, "audit_events"), key=lambda e: (e["time"], e["seq"]))
+    actions = [e["action"] for e in events]
     assert actions[1:] == [
         "provision.stack_recorded",
         "provision.secrets_stored",
