@@ -15,8 +15,12 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Annotated, Any
 from urllib.parse import urlsplit
+from weakref import WeakKeyDictionary
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, create_model
 
 from shared import redaction
 from shared.catalog import ParamSpec, Template
@@ -197,6 +201,30 @@ def _one(spec: ParamSpec, raw: Any) -> Any:
     raise AssertionError(spec.type)  # pragma: no cover
 
 
+_MODELS: WeakKeyDictionary[Template, type[BaseModel]] = WeakKeyDictionary()
+
+
+def params_model(template: Template) -> type[BaseModel]:
+    """A pydantic model of the template's parameters: each field runs the checks of this module.
+
+    Built once per template. Fields are optional here; required-ness is checked by ``validate_params``
+    because secret parameters may come from the stack's stored secrets instead.
+    """
+    model = _MODELS.get(template)
+    if model is None:
+        fields: dict[str, Any] = {
+            spec.name: (Annotated[Any, BeforeValidator(partial(_one, spec))], None)
+            for spec in template.meta.parameters
+        }
+        model = create_model(
+            f"Params_{template.name.replace('-', '_')}",
+            __config__=ConfigDict(extra="forbid", frozen=True),
+            **fields,
+        )
+        _MODELS[template] = model
+    return model
+
+
 def validate_params(
     template: Template, raw: dict[str, Any], *, require_secrets: bool = True
 ) -> ValidatedParams:
@@ -217,21 +245,27 @@ def validate_params(
     for spec in specs.values():
         if spec.secret and isinstance(raw.get(spec.name), str):
             redaction.register(raw[spec.name])
+    given = {name: value for name, value in raw.items() if value is not None}
+    try:
+        values = params_model(template).model_validate(given).model_dump()
+    except ValidationError as err:  # type errors pydantic finds before our validators run
+        first = err.errors()[0]
+        spec = specs[str(first["loc"][0])]
+        raise _fail(spec, first["msg"]) from err
     public: dict[str, Any] = {}
     secret_env: dict[str, str] = {}
     for name, spec in specs.items():
-        if name not in raw or raw[name] is None:
+        if name not in given:
             if spec.required and (require_secrets or not spec.secret):
                 raise _fail(spec, "is required", f"pass --param {name}=… ({spec.description})")
             if not spec.secret:
                 public[name] = spec.default
             continue
-        value = _one(spec, raw[name])
         if spec.secret:
             assert spec.env is not None
-            secret_env[spec.env] = value
+            secret_env[spec.env] = values[name]
         else:
-            public[name] = value
+            public[name] = values[name]
     return ValidatedParams(public=public, secret_env=secret_env)
 
 
