@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 import re
+import tempfile
 import warnings
 from enum import StrEnum
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 from monitor.events import Fact
 from monitor.messages import Message
@@ -21,6 +23,55 @@ from shared.errors import ConfigurationError
 from shared.settings import Settings
 
 TAGS = ("critical", "warning", "resolved")
+
+# URL scheme → Apprise plugin module, for the services on-call is likely to use. Apprise imports all of
+# its ~190 plugins on first use (about 8 MB of RSS); with URLs whose schemes are all listed here only
+# those plugins are loaded. Any other scheme, or a config file, loads them all as usual.
+PLUGIN_MODULES: dict[str, str] = {
+    "json": "custom_json",
+    "jsons": "custom_json",
+    "form": "custom_form",
+    "forms": "custom_form",
+    "xml": "custom_xml",
+    "xmls": "custom_xml",
+    "tgram": "telegram",
+    "mailto": "email",
+    "mailtos": "email",
+    "ntfy": "ntfy",
+    "ntfys": "ntfy",
+    "slack": "slack",
+    "discord": "discord",
+    "gotify": "gotify",
+    "gotifys": "gotify",
+    "pover": "pushover",
+    "pagerduty": "pagerduty",
+    "opsgenie": "opsgenie",
+    "signal": "signal_api",
+    "signals": "signal_api",
+    "apprise": "apprise_api",
+    "apprises": "apprise_api",
+}
+
+
+def _ensure_plugins(urls: list[str], *, all_plugins: bool) -> None:
+    """Make the plugins for these URLs available, loading only those when every scheme is known."""
+    from apprise.manager_plugins import NotificationManager
+
+    manager: Any = NotificationManager()  # type: ignore[no-untyped-call]  # a process-wide singleton
+    if all_plugins:
+        manager.load_modules()  # a no-op once done
+        return
+    schemes = {url.split("://", 1)[0].lower() for url in urls}
+    if not schemes or (manager and all(scheme in manager for scheme in schemes)):
+        return
+    if not manager and schemes <= PLUGIN_MODULES.keys():
+        with tempfile.TemporaryDirectory(prefix="cfa-apprise-") as listing:
+            # load_modules() lists a directory for module names and imports them from the package.
+            for module in {PLUGIN_MODULES[scheme] for scheme in schemes}:
+                (Path(listing) / f"{module}.py").touch()
+            manager.load_modules(path=listing, name="apprise.plugins")
+        return
+    manager.load_modules()  # all of them (a no-op once done)
 
 
 class DeliveryStatus(StrEnum):
@@ -55,6 +106,7 @@ class AppriseNotifier:
     def _setup(self, urls: list[str], config_path: str | None, timeout: float) -> None:
         import apprise
 
+        _ensure_plugins(urls, all_plugins=config_path is not None)
         # Apprise logs through stdlib logging with its own wording; our JSON log reports outcomes.
         apprise_logger = logging.getLogger("apprise")
         apprise_logger.addHandler(logging.NullHandler())

@@ -40,6 +40,7 @@ from monitor.events import (
 )
 from monitor.findings import RECOVERY_KINDS, Finding, Kind
 from monitor.grouping import Grouper
+from monitor.http import StatusServer
 from monitor.incidents import IncidentBook, IncidentStore
 from monitor.inspector import Inspector, docker_client_factory
 from monitor.metrics import MonitorMetrics
@@ -183,7 +184,7 @@ class Monitor:
         )
         await self._refresh_directory()
         tasks: list[asyncio.Task[None]] = []
-        server = None
+        server: StatusServer | None = None
         try:
             self._processor = asyncio.create_task(self._process(), name="monitor-process")
             tasks.append(self._processor)
@@ -214,8 +215,10 @@ class Monitor:
             if self.mirror is not None:
                 tasks.append(asyncio.create_task(_every(5.0, self._mirror), name="monitor-mirror"))
             if settings.monitor_http_port:
-                server = await self._serve_http()
-                tasks.append(asyncio.create_task(server.serve(), name="monitor-http"))
+                server = StatusServer(
+                    self.health, self.metrics.registry, settings.monitor_http_host, settings.monitor_http_port
+                )
+                await server.start()
             self.reader.start()
             self.started.set()
             await self._stop.wait()
@@ -224,10 +227,9 @@ class Monitor:
             if self.reader is not None:
                 await asyncio.to_thread(self.reader.stop)
             if server is not None:
-                server.should_exit = True
+                await server.close()
             for task in tasks:
-                if task.get_name() != "monitor-http":
-                    task.cancel()
+                task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             self._save_cursor()
             self.inspector.close()
@@ -236,27 +238,6 @@ class Monitor:
             self.db.close()
             executor.shutdown(wait=False, cancel_futures=True)
             log.info("monitor.stopped")
-
-    async def _serve_http(self) -> Any:
-        import uvicorn
-
-        from monitor.http import create_app
-
-        class _Server(uvicorn.Server):
-            def install_signal_handlers(self) -> None:  # the CLI owns signals
-                return None
-
-        config = uvicorn.Config(
-            create_app(self.health, self.metrics.registry),
-            host=self.settings.monitor_http_host,
-            port=self.settings.monitor_http_port,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-        )
-        server = _Server(config)
-        server.capture_signals = _no_signals  # type: ignore[method-assign]
-        return server
 
     # --- health ----------------------------------------------------------------------------------------
 
@@ -541,12 +522,6 @@ async def _every(period: float, fn: Callable[[], Coroutine[Any, Any, None]], *, 
         except Exception:
             log.exception("monitor.periodic_failed", task=getattr(fn, "__name__", "?"))
         await asyncio.sleep(period)
-
-
-def _no_signals() -> Any:
-    from contextlib import nullcontext
-
-    return nullcontext()
 
 
 def _notifier_from(settings: Settings) -> Notifier:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
+import warnings
 from pathlib import Path
 
 import pytest
 
 from monitor.messages import render
-from monitor.notifier import AppriseNotifier, DeliveryStatus, split_urls
+from monitor.notifier import PLUGIN_MODULES, AppriseNotifier, DeliveryStatus, split_urls
 from shared.errors import ConfigurationError
 from tests.monitor.fakes import BASE, item
 from tests.monitor.support import Sink
@@ -62,3 +64,18 @@ def test_urls_are_split_on_spaces_and_commas() -> None:
         "mailtos://c?to=d",
         "json://e",
     ]
+
+
+@pytest.mark.parametrize(("scheme", "module"), sorted(PLUGIN_MODULES.items()))
+def test_the_plugin_table_names_the_module_that_serves_each_scheme(scheme: str, module: str) -> None:
+    """Loading only the listed module is enough for URLs of that scheme."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        imported = importlib.import_module(f"apprise.plugins.{module}")
+    schemes: set[str] = set()
+    for value in vars(imported).values():
+        if isinstance(value, type) and hasattr(value, "app_id"):
+            for attribute in ("protocol", "secure_protocol"):
+                declared = getattr(value, attribute, None)
+                schemes.update(declared if isinstance(declared, list | tuple) else [declared])
+    assert scheme in schemes
