@@ -4,8 +4,8 @@ In dry-run mode every write is skipped and returns what it would have written, s
 the same code path and PocketBase stays untouched. The audit trail is append-only: this module has no
 way to change or delete an audit event.
 
-Audit events are written in the background, overlapping the next Coolify call, and numbered (``seq``)
-within their operation because concurrent writes may share a millisecond. Every operation ends with
+Audit events are written in the background, one after the other, overlapping the next Coolify call;
+they are numbered (``seq``) within their operation because two may share a millisecond. Every operation ends with
 ``flush()``, which waits for all of them and raises if one could not be written. State that recovery
 depends on (intent, uuids) is always written synchronously.
 """
@@ -13,6 +13,7 @@ depends on (intent, uuids) is always written synchronously.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -158,7 +159,15 @@ class Store:
         }
         log.info("audit.recorded", action=action, outcome=outcome, dry_run=self.dry_run)
         if not self.dry_run:
-            self._pending.append(asyncio.create_task(self.pb.create_record("audit_events", event)))
+            previous = self._pending[-1] if self._pending else None
+            self._pending.append(asyncio.create_task(self._append(previous, event)))
+
+    async def _append(self, previous: asyncio.Task[Any] | None, event: dict[str, Any]) -> None:
+        # One after the other, so an operation's events keep their order in ``time`` too.
+        if previous is not None:
+            with contextlib.suppress(Exception):
+                await previous
+        await self.pb.create_record("audit_events", event)
 
     async def flush(self) -> None:
         """Wait until every audit event of this operation is stored; re-raise the first failure."""
