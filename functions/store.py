@@ -4,10 +4,10 @@ In dry-run mode every write is skipped and returns what it would have written, s
 the same code path and PocketBase stays untouched. The audit trail is append-only: this module has no
 way to change or delete an audit event.
 
-Audit events are written in the background, one after the other, overlapping the next Coolify call;
-they are numbered (``seq``) within their operation because two may share a millisecond. Every operation ends with
-``flush()``, which waits for all of them and raises if one could not be written. State that recovery
-depends on (intent, uuids) is always written synchronously.
+Audit events are written in the background, one after the other, overlapping the next Coolify
+call; they are numbered (``seq``) within their operation because two may share a millisecond. Every
+operation ends with ``flush()``, which waits for all of them and raises if one could not be written.
+State that recovery depends on (intent, uuids) is always written synchronously.
 """
 
 from __future__ import annotations

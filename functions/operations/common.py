@@ -9,6 +9,7 @@ from typing import TypeVar
 
 from functions.context import Context
 from functions.locks import tenant_lock
+from shared.coolify.models import ServiceStatus
 from shared.errors import CfaError, NotConvergedError
 from shared.logging import get_logger
 
@@ -85,3 +86,29 @@ async def wait_until(
         if ctx.clock() >= deadline:
             raise NotConvergedError(f"{what} did not happen within {within:.0f}s", advice=advice)
         await ctx.sleep(ctx.settings.poll_interval_seconds)
+
+
+async def wait_for_service(
+    ctx: Context,
+    uuid: str,
+    reached: Callable[[ServiceStatus], bool],
+    *,
+    what: str,
+    advice: str,
+) -> ServiceStatus:
+    """Poll the service until ``reached(status)``; NotConvergedError (with ``details["last_status"]``)
+    after CFA_PROVISION_WAIT_SECONDS."""
+    last = ServiceStatus.parse(None)
+
+    async def probe() -> ServiceStatus | None:
+        nonlocal last
+        last = (await ctx.coolify.get_service(uuid)).parsed_status
+        return last if reached(last) else None
+
+    try:
+        return await wait_until(
+            ctx, probe, within=ctx.settings.provision_wait_seconds, what=what, advice=advice
+        )
+    except NotConvergedError as err:
+        err.details["last_status"] = last.raw
+        raise

@@ -16,12 +16,12 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions.context import Context
-from functions.operations.common import locked, refusals_audited, wait_until
+from functions.operations.common import locked, refusals_audited, wait_for_service
 from functions.operations.coolify_resources import choose_server, ensure_project, ensure_service
 from functions.records import Stack, Tenant
 from shared.catalog import Template
 from shared.coolify.models import EnvItem, ServiceStatus, ServiceUpdate, encode_compose
-from shared.errors import CfaError, ConflictError, InvalidInput
+from shared.errors import CfaError, ConflictError, InvalidInput, NotConvergedError
 from shared.logging import get_logger
 from shared.naming import validate_slug, validate_stack_name
 from shared.params import ValidatedParams, validate_params
@@ -314,22 +314,16 @@ async def _converge(
     fields = {**fields, "last_error": ""}
     if ctx.dry_run or not wait or ctx.settings.provision_wait_seconds == 0:
         return await ctx.store.update_stack(stack, status="provisioning", **fields)
-    last = ServiceStatus.parse(None)
-
-    async def healthy() -> ServiceStatus | None:
-        nonlocal last
-        last = (await ctx.coolify.get_service(stack.coolify_service_uuid)).parsed_status
-        return last if last.healthy else None
-
     try:
-        status = await wait_until(
+        status = await wait_for_service(
             ctx,
-            healthy,
-            within=ctx.settings.provision_wait_seconds,
+            stack.coolify_service_uuid,
+            lambda current: current.healthy,
             what=f"{tenant.slug}/{stack.name} becoming running:healthy",
             advice=f"check the service in Coolify (cfa status {tenant.slug}); re-running keeps waiting",
         )
-    except CfaError:
+    except NotConvergedError as err:
+        last = ServiceStatus.parse(err.details.get("last_status"))
         await ctx.store.update_stack(
             stack, status="degraded" if last.running else "provisioning", coolify_status=last.raw
         )

@@ -9,9 +9,8 @@ from __future__ import annotations
 import structlog
 
 from functions.context import Context
-from functions.operations.common import locked, refusals_audited, wait_until
+from functions.operations.common import locked, refusals_audited, wait_for_service
 from functions.operations.lifecycle import StackResult, Target, record_failure, resolve, result
-from shared.coolify.models import ServiceStatus
 from shared.errors import CfaError, ConflictError
 from shared.logging import get_logger
 
@@ -58,14 +57,10 @@ async def _resume(ctx: Context, target: Target, *, wait: bool) -> Target:
         stack = await store.update_stack(stack, status="provisioning")
         return Target(target.tenant, stack)
 
-    async def healthy() -> ServiceStatus | None:
-        current = (await coolify.get_service(stack.coolify_service_uuid)).parsed_status
-        return current if current.healthy else None
-
-    status = await wait_until(
+    status = await wait_for_service(
         ctx,
-        healthy,
-        within=ctx.settings.provision_wait_seconds,
+        stack.coolify_service_uuid,
+        lambda current: current.healthy,
         what=f"{target.tenant.slug}/{stack.name} becoming running:healthy",
         advice="check the service in Coolify; re-running cfa resume keeps waiting",
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import structlog
 
 from functions.context import Context
-from functions.operations.common import locked, refusals_audited, wait_until
+from functions.operations.common import locked, refusals_audited, wait_for_service
 from functions.operations.lifecycle import StackResult, Target, record_failure, resolve, result
 from shared.coolify.models import ServiceStatus
 from shared.errors import CfaError, NotFoundError
@@ -47,15 +47,10 @@ async def _suspend(ctx: Context, target: Target, *, wait: bool) -> Target:
             "suspend.stop_requested", service_uuid=stack.coolify_service_uuid, already_stopped=not stopped_now
         )
         if wait and not ctx.dry_run:
-
-            async def stopped() -> ServiceStatus | None:
-                current = (await coolify.get_service(stack.coolify_service_uuid)).parsed_status
-                return current if current.stopped else None
-
-            status = await wait_until(
+            status = await wait_for_service(
                 ctx,
-                stopped,
-                within=ctx.settings.provision_wait_seconds,
+                stack.coolify_service_uuid,
+                lambda current: current.stopped,
                 what=f"{target.tenant.slug}/{stack.name} stopping",
                 advice="check the service in Coolify, then re-run cfa suspend",
             )
