@@ -96,6 +96,7 @@ def test_hooks_are_public_over_https_only_through_the_coolify_url() -> None:
     assert settings["hooks"]["allowRequestSessionKey"] is False
     assert settings["gateway"]["controlUi"]["allowedOrigins"] == [PUBLIC]
     assert settings["gateway"]["auth"] == {"mode": "token"}
+    assert settings["gateway"]["trustedProxies"] == ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
 
 
 def test_gateway_runs_as_node_bound_to_the_lan_with_the_official_pinned_image() -> None:
