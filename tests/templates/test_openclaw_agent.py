@@ -401,7 +401,8 @@ async def test_generated_tokens_are_stable_across_reprovisioning(
 
 # --- The state-volume layout on a real Docker engine (no image pulled: a busybox rootfs is imported) ---
 
-PROBE_IMAGE = "cf-test/openclaw-volume-probe:local"
+RUN_ID = uuid.uuid4().hex[:8]  # concurrent test runs never touch each other's objects
+PROBE_IMAGE = f"cf-test/openclaw-volume-probe:{RUN_ID}"
 PROBE_LABEL = "cf.test.templates"
 BUSYBOX = shutil.which("busybox")
 
@@ -438,11 +439,13 @@ def docker_api() -> Iterator[Any]:
         if os.environ.get("CI"):
             pytest.fail(f"Docker is required when CI is set: {err}")
         pytest.skip(f"no usable Docker engine: {err}")
-    api.import_image_from_data(_probe_rootfs(), repository=PROBE_IMAGE.split(":")[0], tag="local")
+    repository, tag = PROBE_IMAGE.split(":")
+    api.import_image_from_data(_probe_rootfs(), repository=repository, tag=tag)
     yield api
-    for container in api.containers(all=True, filters={"label": PROBE_LABEL}):
+    mine = {"label": f"{PROBE_LABEL}={RUN_ID}"}
+    for container in api.containers(all=True, filters=mine):
         api.remove_container(container["Id"], force=True)
-    for volume in (api.volumes(filters={"label": PROBE_LABEL}) or {}).get("Volumes") or []:
+    for volume in (api.volumes(filters=mine) or {}).get("Volumes") or []:
         api.remove_volume(volume["Name"], force=True)
     api.remove_image(PROBE_IMAGE, force=True)
     api.close()
@@ -452,7 +455,7 @@ def _run_hardened(api: Any, mount: str, script: str) -> tuple[int, str]:
     """Run ``script`` as 1000:1000 on a read-only rootfs, no capabilities, a fresh volume at ``mount``."""
     from docker.types import Mount
 
-    volume = api.create_volume(f"cf-test-{uuid.uuid4().hex[:8]}", labels={PROBE_LABEL: "1"})["Name"]
+    volume = api.create_volume(f"cf-test-{uuid.uuid4().hex[:8]}", labels={PROBE_LABEL: RUN_ID})["Name"]
     host_config = api.create_host_config(
         mounts=[Mount(target=mount, source=volume, type="volume")],
         read_only=True,
@@ -465,7 +468,7 @@ def _run_hardened(api: Any, mount: str, script: str) -> tuple[int, str]:
         command=["/bin/sh", "-c", script],
         user="1000:1000",
         host_config=host_config,
-        labels={PROBE_LABEL: "1"},
+        labels={PROBE_LABEL: RUN_ID},
     )
     api.start(container["Id"])
     code = api.wait(container["Id"], timeout=60)["StatusCode"]
