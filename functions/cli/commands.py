@@ -306,6 +306,22 @@ def _print_template(template: Template) -> None:
     if meta.secrets:
         output.say("\ngenerated secrets:")
         output.table([[s.env, s.kind, s.description] for s in meta.secrets], ["ENV", "KIND", "DESCRIPTION"])
+    output.say("\nservices:")
+    service_rows = []
+    for name, spec in meta.services.items():
+        notes = []
+        if spec.optional:
+            notes.append("optional (only for some parameter values)")
+        if spec.root_exception:
+            notes.append(f"runs as root: {spec.root_exception.reason}")
+        service_rows.append([name, spec.role, "; ".join(notes)])
+    output.table(service_rows, ["SERVICE", "ROLE", "NOTES"])
+    if meta.volumes:
+        output.say("\nvolumes:")
+        output.table(
+            [[v.name, v.service, v.mount, v.description] for v in meta.volumes],
+            ["VOLUME", "SERVICE", "MOUNT", "PURPOSE"],
+        )
     output.say("\nresources per plan:")
     rows = []
     for plan, profile in meta.resources.items():
