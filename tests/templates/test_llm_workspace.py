@@ -219,14 +219,14 @@ def test_open_webui_runs_as_root_only_under_the_declared_exception() -> None:
 
 
 def test_profiles_and_volume_budget() -> None:
-    """Open WebUI gets 2 CPU and 3-6 GiB by plan from team upwards; the data volume budget is >= 5 GiB."""
+    """The whole stack (Open WebUI + LiteLLM) gets 2 CPU and 3-6 GiB by plan from team up; volume >= 5 GiB."""
     assert template(NAME).meta.plan_minimum == "team"
     memories = []
     for plan in PLANS:
         profile = template(NAME).profile(plan)
-        webui = profile.services["open-webui"]
-        assert webui.cpus == 2.0
-        memories.append(webui.memory_bytes >> 30)
+        assert sum(s.cpus for s in profile.services.values()) == 2.0
+        memories.append(sum(s.memory_bytes for s in profile.services.values()) / (1 << 30))
+        assert profile.services["litellm"].memory_bytes >= 1 << 30
         assert profile.volume_budget_bytes >= 5 << 30
     assert memories == [3, 4, 6]
     (volume,) = template(NAME).meta.volumes
