@@ -21,13 +21,25 @@ class DockerUnavailable(UnavailableError):
     """The Docker API did not answer."""
 
 
+# docker-py's unix-socket adapter keeps one connection pool per request URL (for inspect: one per
+# container), up to 25 of them, and ignores ``num_pools`` for non-SSH URLs (an operator-precedence slip
+# in APIClient.__init__). Bounding the pools keeps the open connections few, whatever the container count.
+NUM_POOLS = 4
+
+
 def docker_client_factory(base_url: str, timeout: float = 10.0) -> Callable[[], Any]:
     """A factory of low-level docker-py clients for ``base_url`` (never the CLI's context)."""
 
     def make() -> Any:
         import docker
+        from urllib3._collections import RecentlyUsedContainer
 
-        return docker.APIClient(base_url=base_url, version="auto", timeout=timeout)
+        client = docker.APIClient(base_url=base_url, version="auto", timeout=timeout)
+        adapter = client.get_adapter("http+docker://localhost")
+        if hasattr(adapter, "pools"):
+            adapter.pools.clear()
+            adapter.pools = RecentlyUsedContainer(NUM_POOLS, dispose_func=lambda pool: pool.close())
+        return client
 
     return make
 

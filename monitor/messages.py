@@ -77,7 +77,7 @@ def render_item(notice: Notice, *, runbook_base: str, now: float) -> NoticeItem:
     title = f"[{label}] {prefix}{headline}"
     lines = [f"{headline}{_context(incident)}"]
     if notice.type == "resolved":
-        lines.append(f"Resolved: {incident.resolve_reason or 'the condition cleared'}.")
+        lines.append(f"Resolved ({incident.subject}): {incident.resolve_reason or 'the condition cleared'}.")
         lines.append(f"It fired for {human_duration(max(0.0, now - incident.opened_at))}.")
     else:
         lines.append(incident.detail)

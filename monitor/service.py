@@ -63,6 +63,9 @@ CURSOR_KEY = "events.cursor"
 RESOLVED_RETENTION_SECONDS = 30 * 86400
 # Give the replay that follows a reconnect a head start, so the re-check sees its deaths as known.
 RECHECK_DELAY_SECONDS = 0.3
+# Bound of the processing queue; beyond it events are dropped and a re-check since the first dropped
+# event takes their place (the state is what matters, and it is re-read).
+MAX_QUEUE = 100_000
 
 
 class TimerFired(Fact):
@@ -114,6 +117,7 @@ class Monitor:
         self._cursor: tuple[int, str, str] | None = None
         self._cursor_saved: tuple[int, str, str] | None = None
         self._stream_lost_at: float | None = None
+        self._dropped_since_ns: int | None = None
         self._processor: asyncio.Task[None] | None = None
         self.reader: EventReader | None = None
 
@@ -272,6 +276,12 @@ class Monitor:
 
     def _enqueue(self, fact: Fact) -> None:
         assert self._queue is not None
+        if isinstance(fact, ContainerEventReceived) and self._queue.qsize() >= MAX_QUEUE:
+            self.metrics.events_dropped.inc()
+            if self._dropped_since_ns is None:
+                self._dropped_since_ns = fact.time_nano
+                log.error("monitor.events_dropped", queue=self._queue.qsize())
+            return
         self._queue.put_nowait(fact)
 
     async def _process(self) -> None:
@@ -352,6 +362,9 @@ class Monitor:
         log.info("monitor.rechecked", reason=reason, containers=len(present), findings=len(findings))
 
     async def _on_timer(self, now: float) -> None:
+        if self._dropped_since_ns is not None:
+            since, self._dropped_since_ns = self._dropped_since_ns, None
+            self._enqueue(ReconcileRequested(reason="overflow", since_ns=since))
         self._apply(await self.handler.pending_ooms(now), now)
         notices = self.book.due(now)
         recovery = self.settings.monitor_recovery_seconds

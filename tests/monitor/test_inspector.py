@@ -7,7 +7,10 @@ from typing import Any
 import docker.errors
 import pytest
 
-from monitor.inspector import DockerUnavailable, Inspector
+from monitor.inspector import NUM_POOLS, DockerUnavailable, Inspector, docker_client_factory
+from tests.monitor.conftest import docker_url, unique
+from tests.monitor.containers import run
+from tests.monitor.support import TEST_LABEL
 
 
 class Client:
@@ -53,3 +56,16 @@ def test_an_unreachable_daemon_is_a_retryable_error() -> None:
     with pytest.raises(DockerUnavailable) as err:
         Inspector(factory).inspect("abc")
     assert err.value.retryable
+
+
+@pytest.mark.docker
+def test_connections_to_the_daemon_stay_bounded_whatever_the_container_count(docker: Any) -> None:
+    """Inspecting more containers than NUM_POOLS keeps at most NUM_POOLS connection pools open."""
+    ids = [run(docker, unique("cft-pool"), ["true"], labels={TEST_LABEL: "1"}, start=False) for _ in range(8)]
+    client = docker_client_factory(docker_url())()
+    try:
+        inspector = Inspector(lambda: client)
+        assert all(inspector.inspect(container_id) is not None for container_id in ids)
+        assert len(client.get_adapter("http+docker://localhost").pools) <= NUM_POOLS
+    finally:
+        client.close()

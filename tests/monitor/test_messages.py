@@ -22,7 +22,10 @@ def test_resolved_repeat_and_host_level_titles() -> None:
     """Resolved notices use the resolved tag and say how long it fired; host incidents name the host."""
     resolved = item("resolved", resolve_reason="the container was removed")
     assert resolved.title == "[RESOLVED] OOM killed — tenant acme / stack bot" and resolved.tag == "resolved"
-    assert "Resolved: the container was removed." in resolved.body and "It fired for 12 min." in resolved.body
+    assert (
+        "Resolved (cf-acme-bot): the container was removed." in resolved.body
+        and "It fired for 12 min." in resolved.body
+    )
     assert item("repeat").title.startswith("[CRITICAL] Still firing: OOM killed")
     disk = item(kind="disk-pressure", severity="warning", tenant=None, stack=None, subject="/var/lib/docker")
     assert disk.title == "[WARNING] Disk pressure — host h1 — /var/lib/docker" and disk.tag == "warning"
