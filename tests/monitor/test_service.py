@@ -405,3 +405,36 @@ def test_dockerd_restart_reconnects_reports_the_gap_once_and_catches_an_oom_in_i
     assert len(sink.matching("[CRITICAL] OOM killed", "tenant acme / stack bot")) == 1, sink.titles()
     assert not processed(logs, "oom", name), "the OOM came from the replay, not the re-check"
     assert f"{RUNBOOKS}monitor-gap.md" in sink.matching("Monitor gap")[0]["message"]
+
+
+def test_stack_volumes_over_the_plan_budget_page_a_volume_quota(
+    docker: Any, sink: Sink, tmp_path: Path
+) -> None:
+    """Volume sizes from /system/df, summed per stack, against the template's budget for the plan."""
+    from monitor.directory import StaticDirectory
+
+    budgets = {("telegram-bot", "starter"): 1024 * 1024}
+    directory = StaticDirectory(budgets=lambda template, plan: budgets.get((template, plan)))
+    settings = settings_for(tmp_path, sink, monitor_volume_interval_seconds=0.5)
+    volume = unique("cft-vol")
+    docker.create_volume(volume, labels={"cf.test": "1"})
+    writer = unique("cft-writer")
+    with capture_logs() as logs, running(Monitor(settings, directory=directory)) as monitor:
+        container = run(
+            docker,
+            writer,
+            ["sh", "-c", "dd if=/dev/zero of=/data/blob bs=1024 count=2048 && sleep 600"],
+            labels=tenant_labels("acme", "files"),
+            binds={volume: {"bind": "/data", "mode": "rw"}},
+        )
+        wait_until(
+            lambda: sink.matching("[CRITICAL] Volume quota", "tenant acme / stack files"), what="the page"
+        )
+        exec_id = docker.exec_create(container, ["rm", "/data/blob"])
+        docker.exec_start(exec_id)
+        wait_until(lambda: sink.matching("[RESOLVED] Volume quota"), what="the resolved notice")
+        monitor.settle(logs, writer, api=docker)
+    page = sink.matching("[CRITICAL] Volume quota")[0]["message"]
+    assert "use 2 MiB, 200% of the plan's 1 MiB budget" in page and volume in page
+    assert f"{RUNBOOKS}volume-quota.md" in page
+    assert len(sink.matching("Volume quota")) == 2, sink.titles()
