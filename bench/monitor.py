@@ -376,11 +376,12 @@ def bench_burst(
         what="the monitor to count the burst",
     )
     wait_until(monitor.idle, what="an idle monitor")
+    counted = int(monitor.metric("cfmon_events_total") - counted_before)
     for name in names:
         api.remove_container(name, force=True)
     return {
         "emitted": emitted,
-        "counted": int(monitor.metric("cfmon_events_total") - counted_before),
+        "counted": counted,
         "seconds": round(generation, 2),
         "rate": round(emitted / generation),
         "messages": sink.count() - messages_before,

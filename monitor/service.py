@@ -5,9 +5,8 @@ heartbeat), and the asyncio loop that runs everything else. Nothing scales with 
 containers. Every fact (event, stream change, measurement, timer) goes through one queue and is
 handled by one task, so incident state has a single writer.
 
-    reader thread ─► queue ─► EventHandler (inspect + detectors) ─► IncidentBook ─► Dispatcher
-                                                                   (policy, grouping) ─► Outbox
-    Deliverer (Apprise, retries) ◄────────────────────────────────────────────────────────┘
+    reader thread ─► queue ─► Processor ─► EventHandler (inspect + detectors) ─► IncidentBook
+                                   └──► Dispatcher (policy, grouping) ─► Outbox ─► Deliverer (Apprise)
 """
 
 from __future__ import annotations
@@ -21,24 +20,13 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from pydantic import SecretStr
+
 from monitor import disk_probe, heartbeat
-from monitor.attribution import HOST
 from monitor.delivery import Deliverer
-from monitor.detectors.disk import disk_pressure
-from monitor.detectors.gap import stream_gap
-from monitor.detectors.volume import group_by_stack, volume_quota
 from monitor.directory import StackDirectory, StaticDirectory, catalog_budgets
 from monitor.dispatch import Dispatcher
-from monitor.events import (
-    ContainerEventReceived,
-    DiskUsageMeasured,
-    Fact,
-    ReconcileRequested,
-    StreamConnected,
-    StreamLost,
-    VolumesMeasured,
-)
-from monitor.findings import RECOVERY_KINDS, Finding, Kind
+from monitor.events import ContainerEventReceived, Fact, ReconcileRequested
 from monitor.grouping import Grouper
 from monitor.http import StatusServer
 from monitor.incidents import IncidentBook, IncidentStore
@@ -48,10 +36,10 @@ from monitor.notifier import AppriseNotifier, LogOnlyNotifier, Notifier
 from monitor.outbox import Outbox
 from monitor.pipeline import DetectionSettings, EventHandler
 from monitor.policy import Policy
+from monitor.processor import Processor, TimerFired
 from monitor.reader import EventReader
 from monitor.silences import SilenceStore
 from monitor.store import Database, db_path
-from monitor.units import human_duration
 from shared import redaction
 from shared.logging import get_logger
 from shared.settings import Settings
@@ -61,17 +49,9 @@ log = get_logger()
 IO_THREADS = 4
 CURSOR_KEY = "events.cursor"
 RESOLVED_RETENTION_SECONDS = 30 * 86400
-# Give the replay that follows a reconnect a head start, so the re-check sees its deaths as known.
-RECHECK_DELAY_SECONDS = 0.3
 # Bound of the processing queue; beyond it events are dropped and a re-check since the first dropped
 # event takes their place (the state is what matters, and it is re-read).
 MAX_QUEUE = 100_000
-
-
-class TimerFired(Fact):
-    """The periodic tick: holds, repeats, grouping windows, pending OOMs, recoveries."""
-
-    at: float
 
 
 class Monitor:
@@ -114,11 +94,10 @@ class Monitor:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._queue: asyncio.Queue[Fact] | None = None
-        self._cursor: tuple[int, str, str] | None = None
         self._cursor_saved: tuple[int, str, str] | None = None
-        self._stream_lost_at: float | None = None
         self._dropped_since_ns: int | None = None
-        self._processor: asyncio.Task[None] | None = None
+        self.processor: Processor | None = None
+        self._processing: asyncio.Task[None] | None = None
         self.reader: EventReader | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------------
@@ -176,8 +155,22 @@ class Monitor:
             clock=self.clock,
             on_replayed_duplicate=self.metrics.replayed.inc,
         )
-        self._first_since_ns = (
+        first_since_ns = (
             cursor[0] if cursor else int((self.clock() - settings.monitor_reconcile_lookback_seconds) * 1e9)
+        )
+        self.processor = Processor(
+            settings,
+            handler=self.handler,
+            book=self.book,
+            dispatcher=self.dispatcher,
+            grouper=self.grouper,
+            directory=self.directory,
+            metrics=self.metrics,
+            clock=self.clock,
+            wake=self.deliverer.poke,
+            stream_up=self.reader.connected.is_set,
+            request=self._request,
+            first_since_ns=first_since_ns,
         )
         log.info(
             "monitor.started",
@@ -190,8 +183,8 @@ class Monitor:
         tasks: list[asyncio.Task[None]] = []
         server: StatusServer | None = None
         try:
-            self._processor = asyncio.create_task(self._process(), name="monitor-process")
-            tasks.append(self._processor)
+            self._processing = asyncio.create_task(self._process(), name="monitor-process")
+            tasks.append(self._processing)
             tasks.append(asyncio.create_task(self.deliverer.run(), name="monitor-deliver"))
             for name, period, fn, delayed in (
                 ("tick", settings.monitor_tick_seconds, self._tick, False),
@@ -209,7 +202,7 @@ class Monitor:
                         name="monitor-volumes",
                     )
                 )
-            if settings.monitor_heartbeat_url is not None:
+            if _secret(settings.monitor_heartbeat_url):
                 tasks.append(
                     asyncio.create_task(
                         _every(settings.monitor_heartbeat_interval_seconds, self._heartbeat),
@@ -249,8 +242,10 @@ class Monitor:
         """Healthy while processing runs and the event stream is up (or lost for under a minute)."""
         now = self.clock()
         connected = self.reader is not None and self.reader.connected.is_set()
-        lost_for = None if connected or self._stream_lost_at is None else now - self._stream_lost_at
-        processing = self._processor is not None and not self._processor.done()
+        lost_at = self.processor.stream_lost_at if self.processor is not None else None
+        lost_for = None if connected or lost_at is None else now - lost_at
+        cursor = self.processor.cursor if self.processor is not None else None
+        processing = self._processing is not None and not self._processing.done()
         reader_alive = self.reader is not None and self.reader.alive
         pending = self.outbox.pending() if hasattr(self, "outbox") else {"ready": 0, "held": 0}
         ok = processing and reader_alive and (connected or (lost_for is not None and lost_for < 60))
@@ -259,7 +254,7 @@ class Monitor:
             "stream_connected": connected,
             "stream_lost_seconds": None if lost_for is None else round(lost_for, 1),
             "processing": processing,
-            "last_event_age_seconds": None if self._cursor is None else round(now - self._cursor[0] / 1e9, 1),
+            "last_event_age_seconds": None if cursor is None else round(now - cursor[0] / 1e9, 1),
             "outbox": pending,
             "queue": self._queue.qsize() if self._queue is not None else 0,
         }
@@ -284,165 +279,27 @@ class Monitor:
             return
         self._queue.put_nowait(fact)
 
+    def _request(self, fact: Fact, delay: float) -> None:
+        assert self._loop is not None
+        self._loop.call_later(delay, self._enqueue, fact)
+
     async def _process(self) -> None:
-        assert self._queue is not None
+        assert self._queue is not None and self.processor is not None
         while True:
             fact = await self._queue.get()
             try:
-                await self._handle(fact)
+                await self.processor.handle(fact)
             except Exception:  # one bad fact must not stop monitoring
                 log.exception("monitor.processing_failed", fact=type(fact).__name__)
-
-    async def _handle(self, fact: Fact) -> None:
-        now = self.clock()
-        if isinstance(fact, ContainerEventReceived):
-            self.metrics.count_event(fact.verb)
-            findings = await self.handler.handle(fact)
-            self._apply(findings, now)
-            self._cursor = fact.key
-            self.metrics.last_event.set(fact.time)
-            self.metrics.event_lag.observe(max(0.0, self.clock() - fact.time))
-            log.debug(
-                "monitor.event_processed", action=fact.action, container=fact.name, id=fact.container_id[:12]
-            )
-        elif isinstance(fact, TimerFired):
-            await self._on_timer(fact.at)
-        elif isinstance(fact, StreamConnected):
-            await self._on_connected(fact)
-        elif isinstance(fact, StreamLost):
-            self._stream_lost_at = fact.at
-            self.metrics.connected.set(0)
-        elif isinstance(fact, ReconcileRequested):
-            await self._recheck(fact.reason, since_ns=fact.since_ns)
-        elif isinstance(fact, DiskUsageMeasured):
-            self._on_disk(fact, now)
-        elif isinstance(fact, VolumesMeasured):
-            self._on_volumes(fact, now)
-
-    def _apply(self, findings: list[Finding], now: float) -> None:
-        if not findings:
-            return
-        notices = []
-        for finding in findings:
-            notices.extend(self.book.apply(finding, now))
-        if notices and self.dispatcher.submit(notices, now):
-            self.deliverer.poke()
-
-    async def _on_connected(self, fact: StreamConnected) -> None:
-        self.metrics.connected.set(1)
-        self._stream_lost_at = None
-        first = fact.lost_at is None
-        if not first:
-            self.metrics.reconnects.inc()
-            gap = stream_gap(fact, threshold=self.settings.monitor_gap_report_seconds)
-            if gap is not None:
-                log.warning("monitor.gap_detected", seconds=round(fact.gap_seconds or 0.0, 1))
-                self._apply([gap], self.clock())
-        since = self._first_since_ns if first else (fact.since_ns or int((fact.lost_at or fact.at) * 1e9))
-        reason = "start" if first else "reconnect"
-        assert self._loop is not None
-        self._loop.call_later(
-            RECHECK_DELAY_SECONDS, self._enqueue, ReconcileRequested(reason=reason, since_ns=since)
-        )
-
-    async def _recheck(self, reason: str, *, since_ns: int | None) -> None:
-        now = self.clock()
-        result = await self.handler.recheck(since_ns=since_ns, now=now)
-        if result is None:
-            return
-        findings, present = result
-        self.metrics.rechecks.labels(reason=reason).inc()
-        self._apply(findings, now)
-        notices = []
-        for incident in self.incidents.firing():
-            if incident.container_id and incident.container_id not in present:
-                notices.extend(self.book.resolve(incident, "the container no longer exists", now))
-        if notices and self.dispatcher.submit(notices, now):
-            self.deliverer.poke()
-        log.info("monitor.rechecked", reason=reason, containers=len(present), findings=len(findings))
-
-    async def _on_timer(self, now: float) -> None:
-        if self._dropped_since_ns is not None:
-            since, self._dropped_since_ns = self._dropped_since_ns, None
-            self._enqueue(ReconcileRequested(reason="overflow", since_ns=since))
-        self._apply(await self.handler.pending_ooms(now), now)
-        notices = self.book.due(now)
-        recovery = self.settings.monitor_recovery_seconds
-        connected = self.reader is not None and self.reader.connected.is_set()
-        for incident in self.incidents.firing():
-            if incident.resolve_pending_since is not None or now - incident.last_seen_at < recovery:
-                continue
-            if incident.kind in RECOVERY_KINDS and incident.container_id:
-                if self.handler.is_running(incident.container_id):
-                    reason = f"the container has run for {human_duration(recovery)} without dying again"
-                    notices.extend(self.book.resolve(incident, reason, now))
-            elif incident.kind is Kind.MONITOR_GAP and connected:
-                notices.extend(self.book.resolve(incident, "the event stream is stable again", now))
-        if notices and self.dispatcher.submit(notices, now):
-            self.deliverer.poke()
-        self.grouper.flush(now)
-        if self.outbox.pending()["ready"]:
-            self.deliverer.poke()
-        self._save_cursor()
-        counts = self.incidents.counts()
-        for kind in Kind:
-            for state in ("firing", "resolved"):
-                self.metrics.incidents.labels(kind=kind.value, state=state).set(
-                    counts.get((kind.value, state), 0)
-                )
-
-    def _on_disk(self, measured: DiskUsageMeasured, now: float) -> None:
-        settings = self.settings
-        probe = Finding(kind=Kind.DISK_PRESSURE, attribution=HOST, subject=measured.path)
-        current = self.incidents.get(self.book.fingerprint_of(probe))
-        finding = disk_pressure(
-            measured,
-            firing=current is not None and current.state == "firing",
-            warning=settings.monitor_disk_warning_percent,
-            critical=settings.monitor_disk_critical_percent,
-            clear_margin=settings.monitor_disk_clear_margin_percent,
-            at=now,
-        )
-        if finding is not None:
-            self._apply([finding], now)
-
-    def _on_volumes(self, measured: VolumesMeasured, now: float) -> None:
-        settings = self.settings
-        findings: list[Finding] = []
-        seen: set[tuple[str | None, str | None]] = set()
-        for usage in group_by_stack(measured, self.handler.attribute):
-            attribution = usage.attribution
-            seen.add((attribution.tenant, attribution.stack))
-            budget = (
-                self.directory.volume_budget(attribution.template, attribution.plan)
-                if attribution.template and attribution.plan
-                else None
-            )
-            probe = Finding(kind=Kind.VOLUME_QUOTA, attribution=attribution, subject="volumes")
-            current = self.incidents.get(self.book.fingerprint_of(probe))
-            finding = volume_quota(
-                usage,
-                budget_bytes=budget,
-                firing=current is not None and current.state == "firing",
-                warning=settings.monitor_volume_warning_percent,
-                critical=settings.monitor_volume_critical_percent,
-                clear_margin=settings.monitor_disk_clear_margin_percent,
-                at=now,
-            )
-            if finding is not None:
-                findings.append(finding)
-        self._apply(findings, now)
-        notices = []
-        for incident in self.incidents.firing():
-            if incident.kind is Kind.VOLUME_QUOTA and (incident.tenant, incident.stack) not in seen:
-                notices.extend(self.book.resolve(incident, "the stack's volumes are gone", now))
-        if notices and self.dispatcher.submit(notices, now):
-            self.deliverer.poke()
 
     # --- periodic producers ----------------------------------------------------------------------------
 
     async def _tick(self) -> None:
+        if self._dropped_since_ns is not None:
+            since, self._dropped_since_ns = self._dropped_since_ns, None
+            self._enqueue(ReconcileRequested(reason="overflow", since_ns=since))
         self._enqueue(TimerFired(at=self.clock()))
+        self._save_cursor()
 
     async def _periodic_recheck(self) -> None:
         self._enqueue(ReconcileRequested(reason="periodic", since_ns=None))
@@ -475,7 +332,7 @@ class Monitor:
 
     async def _heartbeat(self) -> None:
         url = self.settings.monitor_heartbeat_url
-        if url is None:
+        if url is None or not _secret(url):
             return
         ok, details = self.health()
         if not ok:
@@ -519,9 +376,10 @@ class Monitor:
         return int(ns), str(container_id), str(action)
 
     def _save_cursor(self) -> None:
-        if self._cursor is not None and self._cursor != self._cursor_saved:
-            self.db.put(CURSOR_KEY, json.dumps(list(self._cursor)))
-            self._cursor_saved = self._cursor
+        cursor = self.processor.cursor if self.processor is not None else None
+        if cursor is not None and cursor != self._cursor_saved:
+            self.db.put(CURSOR_KEY, json.dumps(list(cursor)))
+            self._cursor_saved = cursor
 
 
 async def _every(period: float, fn: Callable[[], Coroutine[Any, Any, None]], *, delay: float = 0.0) -> None:
@@ -537,8 +395,13 @@ async def _every(period: float, fn: Callable[[], Coroutine[Any, Any, None]], *, 
         await asyncio.sleep(period)
 
 
+def _secret(value: SecretStr | None) -> str:
+    """The secret's value; an unset or blank variable (``${X:-}`` in compose) counts as not configured."""
+    return value.get_secret_value().strip() if value is not None else ""
+
+
 def _notifier_from(settings: Settings) -> Notifier:
-    if settings.apprise_urls is None and settings.apprise_config is None:
+    if not _secret(settings.apprise_urls) and settings.apprise_config is None:
         log.warning("monitor.no_apprise_urls", advice="set CFA_APPRISE_URLS or CFA_APPRISE_CONFIG")
         return LogOnlyNotifier()
     return AppriseNotifier.from_settings(settings)

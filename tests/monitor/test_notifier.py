@@ -77,5 +77,5 @@ def test_the_plugin_table_names_the_module_that_serves_each_scheme(scheme: str, 
         if isinstance(value, type) and hasattr(value, "app_id"):
             for attribute in ("protocol", "secure_protocol"):
                 declared = getattr(value, attribute, None)
-                schemes.update(declared if isinstance(declared, list | tuple) else [declared])
+                schemes.update(declared if isinstance(declared, list | tuple) else [str(declared)])
     assert scheme in schemes

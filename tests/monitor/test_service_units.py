@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from monitor import service
 from monitor.events import ReconcileRequested
@@ -40,3 +41,12 @@ def test_health_needs_processing_and_a_stream(tmp_path: Path) -> None:
     """Before run() nothing is processing, so the monitor is not healthy (the heartbeat stays quiet)."""
     ok, details = Monitor(settings_for(tmp_path, None), docker_factory=never).health()
     assert not ok and details["stream_connected"] is False and details["processing"] is False
+
+
+def test_blank_secrets_from_compose_defaults_count_as_unset(tmp_path: Path) -> None:
+    """`${CFA_APPRISE_URLS:-}` yields an empty string: the monitor logs instead of failing to parse it."""
+    from monitor.notifier import LogOnlyNotifier
+
+    monitor = Monitor(settings_for(tmp_path, None, apprise_urls=" "), docker_factory=never)
+    assert isinstance(monitor.notifier, LogOnlyNotifier)
+    assert service._secret(None) == "" and service._secret(SecretStr(" x ")) == "x"

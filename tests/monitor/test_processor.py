@@ -1,0 +1,122 @@
+"""Tests for monitor.processor: facts → incidents → queued messages, with fakes (no Docker)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from monitor.directory import StaticDirectory
+from monitor.dispatch import Dispatcher
+from monitor.events import DiskUsageMeasured, Fact, ReconcileRequested, StreamConnected
+from monitor.grouping import Grouper
+from monitor.incidents import IncidentBook, IncidentStore
+from monitor.metrics import MonitorMetrics
+from monitor.outbox import Outbox
+from monitor.pipeline import DetectionSettings, EventHandler
+from monitor.policy import Policy
+from monitor.processor import Processor, TimerFired
+from monitor.silences import SilenceStore
+from monitor.store import Database
+from tests.monitor.fakes import T0, FakeInspector, event, snapshot
+from tests.monitor.support import settings_for
+
+pytestmark = pytest.mark.anyio
+CID = "c" * 64
+
+
+@dataclass
+class Rig:
+    processor: Processor
+    inspector: FakeInspector
+    outbox: Outbox
+    store: IncidentStore
+    requested: list[tuple[Fact, float]] = field(default_factory=list)
+    connected: list[bool] = field(default_factory=lambda: [True])
+
+    def titles(self) -> list[str]:
+        titles = []
+        while (row := self.outbox.next_due(T0 + 1e6)) is not None:
+            titles.append(row.message.title)
+            self.outbox.delivered(row.id)
+        return titles
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    settings = settings_for(tmp_path, None, monitor_resolve_hold_seconds=0, monitor_group_window_seconds=0)
+    db = Database(tmp_path / "m.db")
+    store, outbox = IncidentStore(db), Outbox(db)
+    directory = StaticDirectory()
+    inspector = FakeInspector()
+    book = IncidentBook(store, host="h", resolve_hold=0, repeat_interval=3600)
+    grouper = Grouper(outbox, window=0, host="h", runbook_base="https://x/")
+    metrics = MonitorMetrics()
+    dispatcher = Dispatcher(
+        store, Policy(SilenceStore(db), directory), grouper, metrics, runbook_base="https://x/"
+    )
+    rig = Rig(processor=None, inspector=inspector, outbox=outbox, store=store)  # type: ignore[arg-type]
+    rig.processor = Processor(
+        settings,
+        handler=EventHandler(inspector, directory, DetectionSettings()),
+        book=book,
+        dispatcher=dispatcher,
+        grouper=grouper,
+        directory=directory,
+        metrics=metrics,
+        clock=lambda: T0 + 1000,
+        wake=lambda: None,
+        stream_up=lambda: rig.connected[-1],
+        request=lambda fact, delay: rig.requested.append((fact, delay)),
+        first_since_ns=int(T0 * 1e9),
+    )
+    yield rig
+    db.close()
+
+
+async def test_a_reconnect_after_a_gap_pages_the_gap_and_requests_a_recheck_from_the_loss(rig: Rig) -> None:
+    """The gap is one warning; the re-check judges deaths since the last event before the loss."""
+    await rig.processor.handle(StreamConnected(at=T0 + 20, since_ns=int(T0 * 1e9), lost_at=T0 + 10))
+    assert rig.titles() == ["[WARNING] Monitor gap — host h"]
+    [(fact, delay)] = rig.requested
+    assert fact == ReconcileRequested(reason="reconnect", since_ns=int(T0 * 1e9)) and delay > 0
+
+
+async def test_an_oom_incident_resolves_once_the_container_has_run_for_the_recovery_time(rig: Rig) -> None:
+    """Event incidents have no 'recovered' event: the timer resolves them when the container keeps running."""
+    rig.inspector.states[CID] = snapshot(exit_code=137, oom_killed=True)
+    await rig.processor.handle(event("oom", T0))
+    await rig.processor.handle(event("die", T0 + 0.05))
+    assert rig.titles() == ["[CRITICAL] OOM killed — tenant acme / stack bot"]
+    later = T0 + 1000 + 601  # the incident was last seen at the clock's T0 + 1000; recovery is 600 s
+    await rig.processor.handle(TimerFired(at=later))
+    assert rig.titles() == [], "still exited: stays firing"
+    await rig.processor.handle(event("start", T0 + 1))
+    await rig.processor.handle(TimerFired(at=later))
+    assert rig.titles() == ["[RESOLVED] OOM killed — tenant acme / stack bot"]
+
+
+async def test_a_recheck_resolves_incidents_of_containers_that_vanished(rig: Rig) -> None:
+    """An incident bound to a container that no longer exists ends with the re-check."""
+    rig.inspector.states[CID] = snapshot(exit_code=3)
+    await rig.processor.handle(event("die", T0))
+    assert rig.titles() == ["[CRITICAL] Container crashed — tenant acme / stack bot"]
+    rig.inspector.states.clear()
+    await rig.processor.handle(ReconcileRequested(reason="periodic"))
+    assert rig.titles() == ["[RESOLVED] Container crashed — tenant acme / stack bot"]
+    assert rig.store.firing() == []
+
+
+async def test_disk_measurements_open_and_close_a_host_incident(rig: Rig) -> None:
+    """The processor looks up whether the path's incident fires, for the detector's hysteresis."""
+    full = DiskUsageMeasured(path="/data", total_bytes=100, used_bytes=95, free_bytes=5)
+    fine = DiskUsageMeasured(path="/data", total_bytes=100, used_bytes=10, free_bytes=90)
+    await rig.processor.handle(full)
+    await rig.processor.handle(full)
+    await rig.processor.handle(fine)
+    assert rig.titles() == [
+        "[CRITICAL] Disk pressure — host h — /data",
+        "[RESOLVED] Disk pressure — host h — /data",
+    ]
