@@ -211,6 +211,7 @@ class Monitor:
                 )
             if self.mirror is not None:
                 tasks.append(asyncio.create_task(_every(5.0, self._mirror), name="monitor-mirror"))
+            tasks.append(asyncio.create_task(_every(3600.0, self._housekeeping), name="monitor-housekeeping"))
             if settings.monitor_http_port:
                 server = StatusServer(
                     self.health, self.metrics.registry, settings.monitor_http_host, settings.monitor_http_port
@@ -364,7 +365,14 @@ class Monitor:
             return
         for incident in done:
             self.incidents.mark_mirrored(incident)
-        self.incidents.prune(self.clock() - RESOLVED_RETENTION_SECONDS, mirrored_only=True)
+
+    async def _housekeeping(self) -> None:
+        """Forget resolved incidents and ended silences after the retention period."""
+        before = self.clock() - RESOLVED_RETENTION_SECONDS
+        incidents = self.incidents.prune(before, mirrored_only=self.mirror is not None)
+        silences = self.silences.prune(before)
+        if incidents or silences:
+            log.info("monitor.pruned", incidents=incidents, silences=silences)
 
     # --- cursor ----------------------------------------------------------------------------------------
 

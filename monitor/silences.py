@@ -90,6 +90,14 @@ class SilenceStore:
         )
         return cursor.rowcount == 1
 
+    def prune(self, before: float) -> int:
+        """Forget silences that ended (expired or lifted) before ``before``."""
+        cursor = self.db.conn.execute(
+            "DELETE FROM silences WHERE ends_at < ? OR (cancelled_at IS NOT NULL AND cancelled_at < ?)",
+            (before, before),
+        )
+        return cursor.rowcount
+
     def list(self, now: float, *, include_expired: bool = False) -> list[Silence]:
         rows = self.db.conn.execute("SELECT * FROM silences ORDER BY ends_at DESC").fetchall()
         silences = [Silence.model_validate(dict(r)) for r in rows]

@@ -104,3 +104,15 @@ def test_incidents_survive_reopening_the_database(tmp_path: Path) -> None:
         assert book(IncidentStore(db)).apply(finding(), T0 + 1) == []
     finally:
         db.close()
+
+
+def test_resolved_incidents_are_pruned_and_mirroring_holds_them_back(store: IncidentStore) -> None:
+    """Old resolved incidents go; with a mirror, only those already mirrored."""
+    b = book(store)
+    b.apply(finding(), T0)
+    [incident] = store.firing()
+    b.resolve(incident, "gone", T0 + 1)
+    assert store.prune(T0 + 2, mirrored_only=True) == 0
+    assert store.prune(T0 + 1, mirrored_only=False) == 0
+    assert store.prune(T0 + 2, mirrored_only=False) == 1
+    assert store.all() == []

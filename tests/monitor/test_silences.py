@@ -60,3 +60,11 @@ def test_lifting_a_silence_ends_it_and_listing_shows_history(silences: SilenceSt
     assert silences.list(T0 + 3) == []
     [listed] = silences.list(T0 + 3, include_expired=True)
     assert listed.cancelled_at == T0 + 1 and listed.scope() == "tenant acme"
+
+
+def test_ended_silences_are_pruned_after_retention(silences: SilenceStore) -> None:
+    """Only silences that ended before the cut-off are forgotten."""
+    lifted, running = add(silences), add(silences, tenant="other")
+    silences.cancel(lifted, T0 + 5)
+    assert silences.prune(T0 + 10) == 1
+    assert [s.id for s in silences.list(T0 + 11, include_expired=True)] == [running]
