@@ -79,6 +79,9 @@ class Processor:
         self.first_since_ns = first_since_ns
         self.cursor: tuple[int, str, str] | None = None
         self.stream_lost_at: float | None = None
+        # Deaths after this time have not been judged by a successful re-check yet (Docker may have been
+        # unreachable when one was due); every later re-check covers them until one succeeds.
+        self.unjudged_since_ns: int | None = None
 
     async def handle(self, fact: Fact) -> None:
         """Apply one fact; the only writer of incident state."""
@@ -101,7 +104,8 @@ class Processor:
             self.stream_lost_at = fact.at
             self.metrics.connected.set(0)
         elif isinstance(fact, ReconcileRequested):
-            await self.recheck(fact.reason, since_ns=fact.since_ns)
+            since = _earliest(fact.since_ns, self.unjudged_since_ns)
+            await self.recheck(fact.reason, since_ns=since)
         elif isinstance(fact, DiskUsageMeasured):
             self._on_disk(fact, now)
         elif isinstance(fact, VolumesMeasured):
@@ -127,6 +131,7 @@ class Processor:
                 log.warning("monitor.gap_detected", seconds=round(fact.gap_seconds or 0.0, 1))
                 self.apply([gap], self.clock())
         since = self.first_since_ns if first else (fact.since_ns or int((fact.lost_at or fact.at) * 1e9))
+        self.unjudged_since_ns = _earliest(since, self.unjudged_since_ns)
         reason = "start" if first else "reconnect"
         self.request(ReconcileRequested(reason=reason, since_ns=since), RECHECK_DELAY_SECONDS)
 
@@ -136,6 +141,8 @@ class Processor:
         if result is None:
             return
         findings, present = result
+        if since_ns is not None and self.unjudged_since_ns is not None and since_ns <= self.unjudged_since_ns:
+            self.unjudged_since_ns = None
         self.metrics.rechecks.labels(reason=reason).inc()
         self.apply(findings, now)
         notices = []
@@ -219,3 +226,8 @@ class Processor:
                 notices.extend(self.book.resolve(incident, "the stack's volumes are gone", now))
         if notices and self.dispatcher.submit(notices, now):
             self.wake()
+
+
+def _earliest(*times: int | None) -> int | None:
+    known = [t for t in times if t is not None]
+    return min(known) if known else None

@@ -120,3 +120,17 @@ async def test_disk_measurements_open_and_close_a_host_incident(rig: Rig) -> Non
         "[CRITICAL] Disk pressure — host h — /data",
         "[RESOLVED] Disk pressure — host h — /data",
     ]
+
+
+async def test_a_recheck_that_finds_docker_down_is_covered_by_the_next_one(rig: Rig) -> None:
+    """Deaths in a gap are judged by the next successful re-check, even a periodic (state-only) one."""
+    await rig.processor.handle(StreamConnected(at=T0 + 20, since_ns=int((T0 - 5) * 1e9), lost_at=T0 + 10))
+    rig.titles()
+    rig.inspector.states[CID] = snapshot(exit_code=3, finished_at_ns=int(T0 * 1e9))
+    rig.inspector.down = True
+    await rig.processor.handle(ReconcileRequested(reason="reconnect", since_ns=int((T0 - 5) * 1e9)))
+    assert rig.titles() == [] and rig.processor.unjudged_since_ns == int((T0 - 5) * 1e9)
+    rig.inspector.down = False
+    await rig.processor.handle(ReconcileRequested(reason="periodic"))
+    assert rig.titles() == ["[CRITICAL] Container crashed — tenant acme / stack bot"]
+    assert rig.processor.unjudged_since_ns is None
