@@ -32,16 +32,23 @@ def docker_client_factory(base_url: str, timeout: float = 10.0) -> Callable[[], 
 
     def make() -> Any:
         import docker
-        from urllib3._collections import RecentlyUsedContainer
 
-        client = docker.APIClient(base_url=base_url, version="auto", timeout=timeout)
-        adapter = client.get_adapter("http+docker://localhost")
-        if hasattr(adapter, "pools"):
-            adapter.pools.clear()
-            adapter.pools = RecentlyUsedContainer(NUM_POOLS, dispose_func=lambda pool: pool.close())
-        return client
+        return bound_pools(docker.APIClient(base_url=base_url, version="auto", timeout=timeout))
 
     return make
+
+
+def bound_pools(client: Any) -> Any:
+    """Limit the unix-socket adapter to NUM_POOLS pools; TCP (e.g. a socket proxy) keeps one pool anyway."""
+    from urllib3._collections import RecentlyUsedContainer
+
+    if not str(client.base_url).startswith("http+docker://"):
+        return client  # plain HTTP(S) to one host: a single pool already
+    adapter = client.get_adapter(client.base_url)
+    if hasattr(adapter, "pools"):
+        adapter.pools.clear()
+        adapter.pools = RecentlyUsedContainer(NUM_POOLS, dispose_func=lambda pool: pool.close())
+    return client
 
 
 class Inspector:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import docker
 import docker.errors
 import pytest
 
-from monitor.inspector import NUM_POOLS, DockerUnavailable, Inspector, docker_client_factory
+from monitor.inspector import NUM_POOLS, DockerUnavailable, Inspector, bound_pools, docker_client_factory
 from tests.monitor.conftest import docker_url, unique
 from tests.monitor.containers import run
 from tests.monitor.support import TEST_LABEL
@@ -67,5 +68,14 @@ def test_connections_to_the_daemon_stay_bounded_whatever_the_container_count(doc
         inspector = Inspector(lambda: client)
         assert all(inspector.inspect(container_id) is not None for container_id in ids)
         assert len(client.get_adapter("http+docker://localhost").pools) <= NUM_POOLS
+    finally:
+        client.close()
+
+
+def test_a_tcp_docker_url_such_as_a_socket_proxy_is_left_as_it_is() -> None:
+    """Bounding pools applies to the unix-socket adapter only; a TCP client is returned unchanged."""
+    client = docker.APIClient(base_url="tcp://127.0.0.1:9", version="1.41")
+    try:
+        assert bound_pools(client) is client
     finally:
         client.close()

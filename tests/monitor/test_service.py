@@ -22,7 +22,15 @@ from structlog.testing import capture_logs
 from monitor.service import Monitor
 from tests.monitor.conftest import docker_url, new_client, unique
 from tests.monitor.containers import run, tenant_labels, wait_exited
-from tests.monitor.support import Sink, logged, processed, running, settings_for, wait_until
+from tests.monitor.support import (
+    Sink,
+    TcpToUnixForwarder,
+    logged,
+    processed,
+    running,
+    settings_for,
+    wait_until,
+)
 
 pytestmark = pytest.mark.docker
 
@@ -438,3 +446,23 @@ def test_stack_volumes_over_the_plan_budget_page_a_volume_quota(
     assert "use 2 MiB, 200% of the plan's 1 MiB budget" in page and volume in page
     assert f"{RUNBOOKS}volume-quota.md" in page
     assert len(sink.matching("Volume quota")) == 2, sink.titles()
+
+
+def test_the_monitor_works_through_a_tcp_docker_url(docker: Any, sink: Sink, tmp_path: Path) -> None:
+    """`CFA_MONITOR_DOCKER_URL=tcp://…` (the compose file's socket proxy): events, inspect and pages work."""
+    url = docker_url()
+    if not url.startswith("unix://"):
+        pytest.skip("needs the local unix socket to forward")
+    forwarder = TcpToUnixForwarder(url.removeprefix("unix://"))
+    settings = settings_for(tmp_path, sink, monitor_docker_url=f"tcp://127.0.0.1:{forwarder.port}")
+    try:
+        with capture_logs() as logs, running(Monitor(settings)) as monitor:
+            name = unique("cft-tcp")
+            run(docker, name, ["sh", "-c", "exit 9"], labels=tenant_labels("acme", "proxied"))
+            wait_until(
+                lambda: sink.matching("[CRITICAL] Container crashed", "stack proxied"), what="the page"
+            )
+            monitor.settle(logs, name, api=docker)
+    finally:
+        forwarder.close()
+    assert "exited with code 9" in sink.matching("Container crashed")[0]["message"]
