@@ -47,7 +47,7 @@ def _find_spec() -> Path | None:
     here = Path(__file__).resolve()
     candidates = [
         here.parents[3] / "shared" / "coolify" / "openapi.yaml",  # /work/shared next to /work/main
-        here.parents[2] / "shared" / "coolify" / "openapi.yaml",  # vendored inside the checkout
+        here.parent / "vendor" / "coolify-openapi.yaml",  # the same file, vendored (see vendor/SOURCE.md)
     ]
     return next((p for p in candidates if p.is_file()), None)
 
