@@ -26,12 +26,20 @@ def _stamp(moment: datetime) -> str:
 @contextlib.asynccontextmanager
 async def tenant_lock(pb: PocketBase, tenant: str, owner: str, *, ttl: float = 900.0) -> AsyncIterator[None]:
     """Hold the lock for ``tenant`` for the duration of the block; BusyError if someone else holds it."""
-    key = f"tenant:{tenant}"
-    record_id = await _acquire(pb, key, owner, ttl)
+    record_id = await acquire_tenant_lock(pb, tenant, owner, ttl=ttl)
     try:
         yield
     finally:
-        await pb.delete_record("operation_locks", record_id)
+        await release_tenant_lock(pb, record_id)
+
+
+async def acquire_tenant_lock(pb: PocketBase, tenant: str, owner: str, *, ttl: float = 900.0) -> str:
+    """Take the lock for ``tenant``; returns the lock record's id. BusyError if someone else holds it."""
+    return await _acquire(pb, f"tenant:{tenant}", owner, ttl)
+
+
+async def release_tenant_lock(pb: PocketBase, record_id: str) -> None:
+    await pb.delete_record("operation_locks", record_id)
 
 
 async def _acquire(pb: PocketBase, key: str, owner: str, ttl: float) -> str:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 from functions.context import Context
-from functions.locks import tenant_lock
+from functions.locks import acquire_tenant_lock, release_tenant_lock
 from shared.coolify.models import ServiceStatus
 from shared.errors import CfaError, NotConvergedError
 from shared.logging import get_logger
@@ -54,19 +55,21 @@ async def refusals_audited(
 
 @contextlib.asynccontextmanager
 async def locked(ctx: Context, tenant: str) -> AsyncIterator[None]:
-    """Hold the tenant lock (unless this is a dry run, which writes nothing); on the way out, wait for
-    the operation's audit events."""
+    """Hold the tenant lock (unless this is a dry run, which writes nothing); on the way out, release
+    it while the operation's audit events are flushed."""
+    lock_id = None if ctx.dry_run else await acquire_tenant_lock(ctx.pb, tenant, owner=ctx.operation_id)
     try:
-        if ctx.dry_run:
-            yield
-        else:
-            async with tenant_lock(ctx.pb, tenant, owner=ctx.operation_id):
-                yield
+        yield
     except BaseException:
         with contextlib.suppress(Exception):
-            await ctx.store.flush()
+            await asyncio.gather(_release(ctx, lock_id), ctx.store.flush())
         raise
-    await ctx.store.flush()
+    await asyncio.gather(_release(ctx, lock_id), ctx.store.flush())
+
+
+async def _release(ctx: Context, lock_id: str | None) -> None:
+    if lock_id is not None:
+        await release_tenant_lock(ctx.pb, lock_id)
 
 
 async def wait_until(

@@ -190,7 +190,8 @@ async def ensure_service(
     if adopted is not None:
         return adopted, False
     placement = await place()
-    stack = await store.update_stack(stack, service_create_pending_at=now_iso())
+    if not stack.service_create_pending_at:
+        stack = await store.update_stack(stack, service_create_pending_at=now_iso())
     body = ServiceCreate.from_compose(
         rendered.compose_yaml,
         name=name,

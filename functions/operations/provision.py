@@ -19,6 +19,7 @@ from functions.context import Context
 from functions.operations.common import locked, refusals_audited, wait_for_service
 from functions.operations.coolify_resources import choose_server, ensure_project, ensure_service
 from functions.records import Stack, Tenant
+from functions.store import now_iso
 from shared.catalog import Template
 from shared.coolify.models import EnvItem, ServiceStatus, ServiceUpdate, encode_compose
 from shared.errors import CfaError, ConflictError, InvalidInput, NotConvergedError
@@ -203,8 +204,15 @@ async def _record_intent(ctx: Context, checked: _Plan) -> Stack:
         "last_error": "",
     }
     if existing is None:
+        # A stack no earlier run recorded cannot have a service yet: its creation intent starts now.
         stack = await store.create_stack(
-            {"tenant": checked.tenant.id, "name": checked.stack_name, "status": "pending", **fields}
+            {
+                "tenant": checked.tenant.id,
+                "name": checked.stack_name,
+                "status": "pending",
+                "service_create_pending_at": now_iso(),
+                **fields,
+            }
         )
     else:
         status = existing.status if existing.status in ("running", "degraded") else "provisioning"
