@@ -112,7 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["monitor"]:
+        # The monitor has its own parser (python -m monitor); hand it everything, --help included.
+        return commands.run_monitor(arguments[1:])
+    args = build_parser().parse_args(arguments)
     try:
         settings = Settings()
     except ValidationError as err:
@@ -120,8 +124,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cfa: invalid settings: {problems}", file=sys.stderr)
         return 6
     configure_logging(settings.log_level)
-    if args.command == "monitor":
-        return commands.run_monitor(args.monitor_args)
     try:
         return asyncio.run(commands.dispatch(args, settings))
     except CfaError as err:

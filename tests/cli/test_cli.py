@@ -148,3 +148,11 @@ def test_doctor_names_a_missing_ability(cfa: Cfa, served_coolify: tuple[FakeCool
     assert checks["coolify ability write"]["outcome"] == "fail"
     assert "write" in checks["coolify ability write"]["advice"]
     assert checks["coolify ability deploy"]["outcome"] == "fail"
+
+
+def test_monitor_commands_are_reachable_through_cfa(cfa: Cfa) -> None:
+    """`cfa monitor ...` hands everything, --help included, to the monitor's own command line."""
+    code, out, _ = cfa("monitor", "silence", "--tenant", "acme", "--for", "1h", "--reason", "upgrade")
+    assert code == 0 and "tenant acme" in out
+    code, out, _ = cfa("monitor", "silences")
+    assert code == 0 and "upgrade" in out
