@@ -10,15 +10,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import structlog
-
 from functions.context import Context
-from functions.operations.common import locked, refusals_audited, wait_until
+from functions.operations.common import wait_until
 from functions.operations.coolify_resources import find_services
-from functions.operations.lifecycle import StackResult, Target, record_failure, resolve, result
+from functions.operations.lifecycle import StackResult, Target, run_on_stack
 from functions.records import Stack, Tenant
 from functions.store import now_iso
-from shared.errors import CfaError, ConflictError, NotFoundError
+from shared.errors import ConflictError, NotFoundError
 from shared.logging import get_logger
 from shared.naming import service_name
 
@@ -29,18 +27,14 @@ async def delete(
     ctx: Context, tenant: str, stack: str, *, delete_volumes: bool = False, wait: bool = True
 ) -> StackResult:
     """``delete_volumes=False`` (the default) keeps the tenant's data volumes on the host."""
-    with structlog.contextvars.bound_contextvars(
-        operation="delete", operation_id=ctx.operation_id, dry_run=ctx.dry_run, tenant=tenant, stack=stack
-    ):
-        async with refusals_audited(ctx, "delete", tenant, stack):
-            target = await resolve(ctx, tenant, stack, allow_deleted=True)
-        async with locked(ctx, target.tenant.slug):
-            try:
-                target = await _delete(ctx, target, delete_volumes=delete_volumes, wait=wait)
-            except CfaError as err:
-                await record_failure(ctx, "delete", target, err)
-                raise
-        return result(ctx, target)
+    return await run_on_stack(
+        ctx,
+        "delete",
+        tenant,
+        stack,
+        lambda t: _delete(ctx, t, delete_volumes=delete_volumes, wait=wait),
+        allow_deleted=True,
+    )
 
 
 async def _delete(ctx: Context, target: Target, *, delete_volumes: bool, wait: bool) -> Target:

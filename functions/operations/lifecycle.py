@@ -1,13 +1,16 @@
-"""Shared parts of suspend, resume and delete: resolving ``tenant/stack`` and recording outcomes."""
+"""Shared parts of suspend, resume and delete: the shape of an operation on one stack."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
 from pydantic import BaseModel, Field
 
 from functions.context import Context
+from functions.operations.common import locked, refusals_audited
 from functions.records import Stack, Tenant
 from shared.errors import CfaError, ConflictError
 from shared.naming import validate_slug, validate_stack_name
@@ -68,3 +71,31 @@ async def record_failure(ctx: Context, action: str, target: Target, err: CfaErro
         )
     except CfaError:
         pass
+
+
+async def run_on_stack(
+    ctx: Context,
+    action: str,
+    tenant: str,
+    stack: str,
+    apply: Callable[[Target], Awaitable[Target]],
+    *,
+    check: Callable[[Target], None] | None = None,
+    allow_deleted: bool = False,
+) -> StackResult:
+    """Resolve and ``check`` (a refusal is audited and changes nothing), then ``apply`` under the tenant
+    lock; a failure is kept on the stack and in the audit trail."""
+    with structlog.contextvars.bound_contextvars(
+        operation=action, operation_id=ctx.operation_id, dry_run=ctx.dry_run, tenant=tenant, stack=stack
+    ):
+        async with refusals_audited(ctx, action, tenant, stack):
+            target = await resolve(ctx, tenant, stack, allow_deleted=allow_deleted)
+            if check is not None:
+                check(target)
+        async with locked(ctx, target.tenant.slug):
+            try:
+                target = await apply(target)
+            except CfaError as err:
+                await record_failure(ctx, action, target, err)
+                raise
+        return result(ctx, target)

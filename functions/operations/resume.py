@@ -6,43 +6,32 @@ coolify_status, and audit events ``resume.requested`` / ``resume.completed``.
 
 from __future__ import annotations
 
-import structlog
-
 from functions.context import Context
-from functions.operations.common import locked, refusals_audited, wait_for_service
-from functions.operations.lifecycle import StackResult, Target, record_failure, resolve, result
-from shared.errors import CfaError, ConflictError
+from functions.operations.common import wait_for_service
+from functions.operations.lifecycle import StackResult, Target, run_on_stack
+from shared.errors import ConflictError
 from shared.logging import get_logger
 
 log = get_logger()
 
 
 async def resume(ctx: Context, tenant: str, stack: str, *, wait: bool = True) -> StackResult:
-    with structlog.contextvars.bound_contextvars(
-        operation="resume", operation_id=ctx.operation_id, dry_run=ctx.dry_run, tenant=tenant, stack=stack
-    ):
-        async with refusals_audited(ctx, "resume", tenant, stack):
-            target = await resolve(ctx, tenant, stack)
-            if target.tenant.status in ("suspended", "deleted"):
-                raise ConflictError(
-                    f"tenant {tenant} is {target.tenant.status}", advice="reactivate the tenant first"
-                )
-            if target.stack.desired_state == "deleted":
-                raise ConflictError(
-                    f"stack {tenant}/{stack} is being deleted", advice="provision it again instead"
-                )
-            if not target.stack.coolify_service_uuid:
-                raise ConflictError(
-                    f"stack {tenant}/{stack} has no Coolify service yet",
-                    advice=f"provision it: cfa provision {tenant} {target.stack.template} --name {stack}",
-                )
-        async with locked(ctx, target.tenant.slug):
-            try:
-                target = await _resume(ctx, target, wait=wait)
-            except CfaError as err:
-                await record_failure(ctx, "resume", target, err)
-                raise
-        return result(ctx, target)
+    def check(target: Target) -> None:
+        if target.tenant.status in ("suspended", "deleted"):
+            raise ConflictError(
+                f"tenant {tenant} is {target.tenant.status}", advice="reactivate the tenant first"
+            )
+        if target.stack.desired_state == "deleted":
+            raise ConflictError(
+                f"stack {tenant}/{stack} is being deleted", advice="provision it again instead"
+            )
+        if not target.stack.coolify_service_uuid:
+            raise ConflictError(
+                f"stack {tenant}/{stack} has no Coolify service yet",
+                advice=f"provision it: cfa provision {tenant} {target.stack.template} --name {stack}",
+            )
+
+    return await run_on_stack(ctx, "resume", tenant, stack, lambda t: _resume(ctx, t, wait=wait), check=check)
 
 
 async def _resume(ctx: Context, target: Target, *, wait: bool) -> Target:

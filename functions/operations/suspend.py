@@ -7,33 +7,24 @@ and audit events ``suspend.requested`` / ``suspend.completed``.
 
 from __future__ import annotations
 
-import structlog
-
 from functions.context import Context
-from functions.operations.common import locked, refusals_audited, wait_for_service
-from functions.operations.lifecycle import StackResult, Target, record_failure, resolve, result
+from functions.operations.common import wait_for_service
+from functions.operations.lifecycle import StackResult, Target, run_on_stack
 from shared.coolify.models import ServiceStatus
-from shared.errors import CfaError, NotFoundError
+from shared.errors import NotFoundError
 from shared.logging import get_logger
 
 log = get_logger()
 
 
 async def suspend(ctx: Context, tenant: str, stack: str, *, wait: bool = True) -> StackResult:
-    with structlog.contextvars.bound_contextvars(
-        operation="suspend", operation_id=ctx.operation_id, dry_run=ctx.dry_run, tenant=tenant, stack=stack
-    ):
-        async with refusals_audited(ctx, "suspend", tenant, stack):
-            target = await resolve(ctx, tenant, stack)
-            if target.stack.desired_state == "deleted":
-                raise NotFoundError(f"stack {tenant}/{stack} is being deleted", advice="nothing to suspend")
-        async with locked(ctx, target.tenant.slug):
-            try:
-                target = await _suspend(ctx, target, wait=wait)
-            except CfaError as err:
-                await record_failure(ctx, "suspend", target, err)
-                raise
-        return result(ctx, target)
+    def check(target: Target) -> None:
+        if target.stack.desired_state == "deleted":
+            raise NotFoundError(f"stack {tenant}/{stack} is being deleted", advice="nothing to suspend")
+
+    return await run_on_stack(
+        ctx, "suspend", tenant, stack, lambda t: _suspend(ctx, t, wait=wait), check=check
+    )
 
 
 async def _suspend(ctx: Context, target: Target, *, wait: bool) -> Target:
