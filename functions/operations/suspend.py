@@ -11,7 +11,7 @@ from functions.context import Context
 from functions.operations.common import wait_for_service
 from functions.operations.lifecycle import StackResult, Target, run_on_stack
 from shared.coolify.models import ServiceStatus
-from shared.errors import NotFoundError
+from shared.errors import ConflictError
 from shared.logging import get_logger
 
 log = get_logger()
@@ -20,7 +20,7 @@ log = get_logger()
 async def suspend(ctx: Context, tenant: str, stack: str, *, wait: bool = True) -> StackResult:
     def check(target: Target) -> None:
         if target.stack.desired_state == "deleted":
-            raise NotFoundError(f"stack {tenant}/{stack} is being deleted", advice="nothing to suspend")
+            raise ConflictError(f"stack {tenant}/{stack} is being deleted", advice="nothing to suspend")
 
     return await run_on_stack(
         ctx, "suspend", tenant, stack, lambda t: _suspend(ctx, t, wait=wait), check=check
