@@ -49,6 +49,13 @@ def validate_name(value: object, field: str) -> str:
     return value
 
 
+def is_valid_name(value: object) -> bool:
+    """Whether ``value`` would pass ``validate_name`` (for places that must not raise)."""
+    return (
+        isinstance(value, str) and bool(_VALID.match(value)) and "--" not in value and value not in RESERVED
+    )
+
+
 def validate_slug(value: object) -> str:
     return validate_name(value, "tenant")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
@@ -13,16 +12,14 @@ from functions.locks import acquire_tenant_lock, release_tenant_lock
 from shared.coolify.models import ServiceStatus
 from shared.errors import CfaError, NotConvergedError
 from shared.logging import get_logger
+from shared.naming import is_valid_name
 
 log = get_logger()
 T = TypeVar("T")
 
 
-_NAME = re.compile(r"^[a-z][a-z0-9-]{1,28}[a-z0-9]$")
-
-
 def _name_or_blank(value: str | None) -> str:
-    return value if value and _NAME.match(value) else ""
+    return value if value and is_valid_name(value) else ""
 
 
 @contextlib.asynccontextmanager

@@ -160,10 +160,6 @@ class CoolifyClient:
     async def list_services(self) -> list[Service]:
         return await self._get_list("/services", Service)
 
-    async def find_services(self, name: str) -> list[Service]:
-        """Services named exactly ``name`` (Coolify does not keep names unique)."""
-        return [s for s in await self.list_services() if s.name == name]
-
     async def get_service(self, uuid: str) -> Service:
         return await self._get_one(f"/services/{uuid}", Service)
 

@@ -30,10 +30,6 @@ class PlannedCall:
     body: Any
     sent: bool
 
-    def describe(self) -> str:
-        query = ("?" + "&".join(f"{k}={v}" for k, v in self.query.items())) if self.query else ""
-        return f"{self.method} {self.path}{query}"
-
     def masked(self) -> dict[str, Any]:
         """The call as shown to a person: secrets masked, the compose summarised."""
         return {
@@ -78,10 +74,6 @@ class DryRunTransport(httpx.AsyncBaseTransport):
     async def aclose(self) -> None:
         if self.upstream is not None:
             await self.upstream.aclose()
-
-    @property
-    def writes(self) -> list[PlannedCall]:
-        return [call for call in self.calls if call.method != "GET"]
 
 
 def _json(status: int, payload: Any) -> httpx.Response:

@@ -8,7 +8,7 @@ fields we do not use.
 from __future__ import annotations
 
 import base64
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -186,6 +186,3 @@ class EnvItem(_Request):
     is_literal: bool = True
     is_multiline: bool = False
     is_shown_once: bool = False
-
-
-DeleteFlag = Literal["delete_configurations", "delete_volumes", "docker_cleanup", "delete_connected_networks"]

@@ -66,3 +66,11 @@ def test_stack_ref_needs_a_slash() -> None:
     assert parse_stack_ref("acme/bot") == ("acme", "bot")
     with pytest.raises(InvalidInput, match="TENANT/STACK"):
         parse_stack_ref("acme-bot")
+
+
+def test_is_valid_name_agrees_with_validation() -> None:
+    """is_valid_name is True exactly for the names validate_slug accepts."""
+    from shared.naming import is_valid_name
+
+    assert all(is_valid_name(v) for v in ("acme", "a1b", "acme-gmbh-2"))
+    assert not any(is_valid_name(v) for v in [*BAD_SLUGS, 42, None])
