@@ -45,7 +45,7 @@ def validate_name(value: object, field: str) -> str:
         raise InvalidInput(field, f"{shown!r} contains a double hyphen", advice=NAME_RULES)
     if value in RESERVED:
         raise InvalidInput(field, f"{value!r} is reserved", advice="choose another name")
-    assert _VALID.match(value)
+    assert _VALID.fullmatch(value)
     return value
 
 
