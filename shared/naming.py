@@ -12,7 +12,7 @@ import re
 from shared.errors import InvalidInput
 
 NAME_RULES = "3-30 characters: lower-case letters, digits and single hyphens, starting with a letter"
-_VALID = re.compile(r"^[a-z][a-z0-9-]{1,28}[a-z0-9]$")
+_VALID = re.compile(r"[a-z][a-z0-9-]{1,28}[a-z0-9]")  # always used with fullmatch
 RESERVED = frozenset({"admin", "api", "www", "coolify", "traefik", "pocketbase", "monitor", "root", "system"})
 
 
@@ -51,9 +51,9 @@ def validate_name(value: object, field: str) -> str:
 
 def is_valid_name(value: object) -> bool:
     """Whether ``value`` would pass ``validate_name`` (for places that must not raise)."""
-    return (
-        isinstance(value, str) and bool(_VALID.match(value)) and "--" not in value and value not in RESERVED
-    )
+    if not isinstance(value, str):
+        return False
+    return bool(_VALID.fullmatch(value)) and "--" not in value and value not in RESERVED
 
 
 def validate_slug(value: object) -> str:
