@@ -16,12 +16,12 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	bash scripts/run-demo
 
-## test: lint, type-check and the whole test suite
+## test: lint, type-check and the whole test suite (with Docker Compose v2 loading every render)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/pytest
+	CFA_COMPOSE_BINARY=$$(PYTHON=$(BIN)/python scripts/compose-v2) $(BIN)/pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/provision.py

@@ -16,14 +16,18 @@ from pydantic import SecretStr
 from functions.store import Store
 from shared import redaction
 from shared.catalog import Catalog, load_catalog
+from shared.compose_loader import ComposeLoader, find_compose
 from shared.coolify.client import CoolifyClient
 from shared.coolify.dryrun import DryRunTransport
 from shared.errors import ConfigurationError
+from shared.logging import get_logger
 from shared.pocketbase.client import PocketBase
 from shared.pocketbase.embedded import ensure_embedded
 from shared.ratelimit import SlidingWindowLimiter
 from shared.retry import RetryPolicy
 from shared.settings import Settings
+
+log = get_logger()
 
 
 @dataclass
@@ -49,6 +53,17 @@ class Context:
     @cached_property
     def store(self) -> Store:
         return Store(self.pb, dry_run=self.dry_run, actor=self.settings.actor, operation_id=self.operation_id)
+
+    @cached_property
+    def compose_loader(self) -> ComposeLoader | None:
+        """Compose v2, whose loader checks every render before Coolify sees it (None: not available)."""
+        loader = find_compose(self.settings.compose_binary)
+        if loader is None:
+            log.warning(
+                "render.compose_check_unavailable",
+                advice="install Docker Compose v2 or set CFA_COMPOSE_BINARY (scripts/compose-v2 fetches one)",
+            )
+        return loader
 
 
 def pocketbase_from_settings(

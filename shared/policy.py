@@ -3,6 +3,16 @@
 Each rule is a small function over one compose service (or the whole document) that returns the
 problems it finds as sentences. ``check_policy`` runs them all; an empty list means the stack passes.
 Exceptions exist only where the template declares them with a reason (a root user, today).
+
+Resource limits live at service level: ``cpus``, ``mem_limit`` and ``pids_limit``, and no ``deploy``
+block. Docker Compose 2.26 and later refuse a service-level ``pids_limit`` next to a
+``deploy.resources.limits`` block without ``pids`` ("can't set distinct values on 'pids_limit' and
+'deploy.resources.limits.pids'"), which broke every render on a current Coolify host. Of the two
+layouts Compose v2.40 accepts, the service-level one is the only one every Compose (v1 included)
+loads and applies the same way (PidsLimit, Memory and NanoCpus, as ``docker inspect`` shows), and
+Coolify's service parser passes these keys through unchanged (``collect($service)->merge(...)`` in
+``serviceParser``: ``../shared/reference/coolify-api.md`` §11.3, §15). Every render is also loaded by a
+real Compose v2 (``shared.compose_loader``) when one is available.
 """
 
 from __future__ import annotations
@@ -108,26 +118,45 @@ def _healthcheck(name: str, service: Service, template: Template, _p: PlanProfil
     return []
 
 
+# Keys that would set a second, conflicting limit, or lift the plan's (swap, OOM kill).
+_OTHER_LIMIT_KEYS = (
+    "memswap_limit",
+    "cpu_quota",
+    "cpu_period",
+    "cpu_count",
+    "cpu_percent",
+    "oom_kill_disable",
+)
+
+
 def _limits(name: str, service: Service, _t: Template, profile: PlanProfile) -> list[str]:
     wanted: ServiceLimits | None = profile.services.get(name)
     if wanted is None:
         return [f"{name}: the plan's profile has no limits for this service"]
-    limits = (((service.get("deploy") or {}).get("resources") or {}).get("limits")) or {}
     problems = []
-    cpus, memory = limits.get("cpus"), limits.get("memory")
-    if cpus is None or float(cpus) != wanted.cpus:
-        problems.append(f"{name}: deploy.resources.limits.cpus is {cpus}, the plan says {wanted.cpus}")
+    if "deploy" in service:
+        problems.append(
+            f"{name}: `deploy` is not allowed; limits are the service-level cpus, mem_limit and pids_limit"
+            " (Compose >= 2.26 refuses pids_limit next to deploy.resources.limits)"
+        )
+    cpus, memory = service.get("cpus"), service.get("mem_limit")
+    try:
+        cpus_ok = cpus is not None and float(cpus) == wanted.cpus
+    except (TypeError, ValueError):
+        cpus_ok = False
+    if not cpus_ok:
+        problems.append(f"{name}: cpus is {cpus}, the plan says {wanted.cpus}")
     try:
         memory_ok = memory is not None and parse_size(memory) == wanted.memory_bytes
-    except ValueError:
+    except (AttributeError, ValueError):
         memory_ok = False
     if not memory_ok:
-        problems.append(f"{name}: deploy.resources.limits.memory is {memory}, the plan says {wanted.memory}")
+        problems.append(f"{name}: mem_limit is {memory}, the plan says {wanted.memory}")
     if service.get("pids_limit") != wanted.pids:
         problems.append(f"{name}: pids_limit is {service.get('pids_limit')}, the plan says {wanted.pids}")
-    for key in ("mem_limit", "cpus", "memswap_limit"):
+    for key in _OTHER_LIMIT_KEYS:
         if key in service:
-            problems.append(f"{name}: set limits only in deploy.resources.limits, not `{key}`")
+            problems.append(f"{name}: `{key}` is not allowed; the plan's cpus, mem_limit, pids_limit apply")
     return problems
 
 

@@ -5,7 +5,8 @@ double-quoted YAML scalar (JSON is YAML) with ``$`` doubled for Docker Compose: 
 structure, close its quotes or trigger interpolation. Templates therefore build whole values inside
 the braces (``{{ "https://" ~ public.host }}``), never splice text around them. The result is parsed
 back, the standard ``cf.*`` labels are set on every service, and the document is checked against the
-hardening policy and the Compose JSON schema. Same inputs give byte-identical output.
+hardening policy, the Compose JSON schema and, when a Compose v2 binary is given, Compose's own loader
+(``shared.compose_loader``). Same inputs give byte-identical output.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from jinja2 import TemplateError as JinjaError
 from jinja2.sandbox import SandboxedEnvironment
 
 from shared.catalog import Template
+from shared.compose_loader import ComposeLoader
 from shared.compose_schema import schema_errors
 from shared.coolify.models import ServiceUrl
 from shared.errors import ConfigurationError, TemplateError
@@ -101,6 +103,7 @@ class RenderedStack:
     sha256: str
     urls: list[ServiceUrl]
     fqdn: str | None
+    loader: str = ""  # the Compose that loaded it ("Docker Compose v2.40.3"), or "" when none checked it
 
 
 def _context(
@@ -173,11 +176,13 @@ def render_stack(
     base_domain: str | None,
     router_url: str | None,
     secret_values: list[str] | None = None,
+    loader: ComposeLoader | None = None,
 ) -> RenderedStack:
     """Render, label, and check ``template`` for one tenant's stack. Raises TemplateError on any problem.
 
     ``secret_values`` are values that must not appear in the output (a last check that no secret was
-    ever written into a compose file).
+    ever written into a compose file). ``loader``: Compose v2, whose loader must accept the result
+    (``RenderedStack.loader`` then names it); without one that check is skipped.
     """
     context = _context(
         template,
@@ -215,6 +220,8 @@ def render_stack(
     leaked = [v for v in secret_values or [] if v and v in compose_yaml]
     if leaked:
         problems.append(f"{len(leaked)} secret value(s) appear in the rendered compose")
+    if loader is not None and not problems:
+        problems += loader.problems(compose_yaml)
     if problems:
         raise TemplateError(template.name, problems)
     urls: list[ServiceUrl] = []
@@ -223,4 +230,11 @@ def render_stack(
         fqdn = str(context["public"]["url"])
         urls = [ServiceUrl(name=template.meta.expose.service, url=f"{fqdn}:{template.meta.expose.port}")]
     digest = hashlib.sha256(compose_yaml.encode()).hexdigest()
-    return RenderedStack(compose_yaml=compose_yaml, compose=compose, sha256=digest, urls=urls, fqdn=fqdn)
+    return RenderedStack(
+        compose_yaml=compose_yaml,
+        compose=compose,
+        sha256=digest,
+        urls=urls,
+        fqdn=fqdn,
+        loader=loader.label if loader is not None else "",
+    )

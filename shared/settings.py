@@ -60,6 +60,11 @@ class Settings(BaseSettings):
         default=None, description="The CloudFreedom Router (OpenAI-compatible base URL, e.g. https://r/v1)."
     )
     templates_dir: Path = Field(default=REPO_ROOT / "templates", description="The stack template catalog.")
+    compose_binary: Path | None = Field(
+        default=None,
+        description="Docker Compose v2 binary whose loader checks every render; default: found on PATH, "
+        "in Docker's cli-plugins or the scripts/compose-v2 cache.",
+    )
     plan_max_stacks: Annotated[dict[str, int], NoDecode] = Field(
         default_factory=lambda: dict(DEFAULT_PLAN_MAX_STACKS),
         description='Stacks per plan, e.g. "starter=2,team=10,business=25".',

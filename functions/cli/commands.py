@@ -18,6 +18,7 @@ from functions.operations.status import TenantStatus, status
 from functions.operations.suspend import suspend
 from functions.operations.tenants import create_tenant, list_tenants
 from shared.catalog import Template
+from shared.compose_loader import find_compose
 from shared.errors import ConfigurationError, InvalidInput
 from shared.naming import parse_stack_ref, validate_slug, validate_stack_name
 from shared.params import validate_params
@@ -264,11 +265,26 @@ async def _templates(args: argparse.Namespace, settings: Settings) -> int:
         params=params,
         base_domain=settings.base_domain,
         router_url=str(settings.router_url) if settings.router_url else None,
+        loader=find_compose(settings.compose_binary),
+    )
+    checked = (
+        f"loaded by {rendered.loader}"
+        if rendered.loader
+        else "NOT loaded by Docker Compose: no Compose v2 found (set CFA_COMPOSE_BINARY; "
+        "scripts/compose-v2 fetches one)"
     )
     if args.json:
-        output.emit_json({"compose": rendered.compose_yaml, "sha256": rendered.sha256, "urls": rendered.urls})
+        output.emit_json(
+            {
+                "compose": rendered.compose_yaml,
+                "sha256": rendered.sha256,
+                "urls": rendered.urls,
+                "compose_loader": rendered.loader or None,
+            }
+        )
     else:
         output.say(rendered.compose_yaml.rstrip())
+    output.note(f"policy and schema checked; {checked}")
     return 0
 
 

@@ -44,6 +44,11 @@ def say(text: str, out: TextIO | None = None) -> None:
     print(text, file=out or sys.stdout)
 
 
+def note(text: str) -> None:
+    """A remark for the person at the terminal, on stderr, so that stdout stays the command's output."""
+    print(f"cfa: {text}", file=sys.stderr)
+
+
 def dry_run_report(reason: str, calls: list[dict[str, Any]], compose_yaml: str | None = None) -> None:
     """The human form of a dry run: a banner, every Coolify call (secrets masked), the compose."""
     say(f"DRY RUN ({reason}): nothing was sent to Coolify and nothing was written to PocketBase.")

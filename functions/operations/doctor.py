@@ -154,9 +154,33 @@ def check_settings(ctx: Context) -> list[Check]:
     return checks
 
 
+def check_compose(ctx: Context) -> list[Check]:
+    """Whether a Compose v2 binary is there to load every render as the Coolify host will."""
+    try:
+        loader = ctx.compose_loader
+    except CfaError as err:
+        return [Check(name="compose", outcome="fail", detail=err.message, advice=err.advice)]
+    if loader is None:
+        return [
+            Check(
+                name="compose",
+                outcome="warn",
+                detail="no Docker Compose v2 found: renders are not checked by Compose's own loader",
+                advice="install Docker Compose v2 or set CFA_COMPOSE_BINARY (scripts/compose-v2 fetches one)",
+            )
+        ]
+    detail = f"{loader.label} ({loader.binary}) loads every render"
+    return [Check(name="compose", outcome="ok", detail=detail)]
+
+
 def check_templates(ctx: Context) -> list[Check]:
-    """Every template renders with its example values and passes the policy on every plan it offers."""
+    """Every template renders with its example values and passes the policy (and Compose's loader, when
+    there is one) on every plan it offers."""
     problems = []
+    try:
+        loader = ctx.compose_loader
+    except CfaError:
+        loader = None  # check_compose reports it
     try:
         catalog = load_catalog(ctx.settings.templates_dir)
         for template in catalog:
@@ -171,6 +195,7 @@ def check_templates(ctx: Context) -> list[Check]:
                         params=params,
                         base_domain=ctx.settings.base_domain or "example.invalid",
                         router_url=str(ctx.settings.router_url or "https://router.invalid/v1"),
+                        loader=loader,
                     )
                 except CfaError as err:
                     problems.append(f"{template.name}/{plan_name}: {err.message}")
@@ -180,9 +205,12 @@ def check_templates(ctx: Context) -> list[Check]:
         return [
             Check(name="templates", outcome="fail", detail="; ".join(problems), advice="fix the templates")
         ]
+    how = f"pass the policy and {loader.label}" if loader else "pass the policy"
     return [
         Check(
-            name="templates", outcome="ok", detail=f"{len(catalog.names())} template(s) render on every plan"
+            name="templates",
+            outcome="ok",
+            detail=f"{len(catalog.names())} template(s) render and {how} on every plan",
         )
     ]
 
@@ -194,5 +222,6 @@ async def doctor(ctx: Context) -> list[Check]:
         checks += await check_coolify(ctx)
     except httpx.HTTPError as err:  # pragma: no cover - the client maps these
         checks.append(Check(name="coolify", outcome="fail", detail=str(err)))
+    checks += check_compose(ctx)
     checks += check_templates(ctx)
     return checks

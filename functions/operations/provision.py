@@ -129,6 +129,7 @@ async def _validate(ctx: Context, request: ProvisionRequest) -> _Plan:
         base_domain=ctx.settings.base_domain,
         router_url=str(ctx.settings.router_url) if ctx.settings.router_url else None,
         secret_values=[*params.secret_env.values(), *stored_secrets.values()],
+        loader=ctx.compose_loader,
     )
     return _Plan(
         tenant=tenant,

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import pytest
+
+from shared.compose_loader import ComposeLoader
 from tests.cli.conftest import Cfa
+from tests.conftest import hide_compose
 from tests.fakes.coolify import FakeCoolify
 
 TOKEN = "123456789:AAclitokenclitokenclitokenclitoken1"
@@ -115,14 +120,50 @@ def test_templates_commands(cfa: Cfa) -> None:
     assert code == 3 and "available templates: " in err
 
 
-def test_doctor_reports_each_dependency(cfa: Cfa, served_coolify: tuple[FakeCoolify, str]) -> None:
-    """doctor checks PocketBase, Coolify, abilities, server and templates; its probes change nothing."""
+def test_templates_render_says_which_compose_loaded_it(cfa: Cfa, compose_loader: ComposeLoader) -> None:
+    """The render went through Docker Compose v2's loader, and stderr says which one."""
+    code, out, err = cfa(
+        "templates", "render", "llm-workspace", "--tenant", "acme", "--plan", "team",
+        "--param", "admin_email=ops@example.com", "--param", "gateway=litellm",
+    )  # fmt: skip
+    assert code == 0 and "litellm:" in out, err
+    assert f"loaded by {compose_loader.label}" in err
+    code, out, _ = cfa("templates", "render", "telegram-bot", "--tenant", "acme", "--plan", "team", "--json")
+    assert json.loads(out)["compose_loader"] == compose_loader.label
+
+
+def test_templates_render_says_when_no_compose_checked_it(
+    cfa: Cfa, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Without any Compose v2 the render still works, and says plainly that Compose did not load it."""
+    hide_compose(monkeypatch, tmp_path)
+    code, out, err = cfa("templates", "render", "telegram-bot", "--tenant", "acme", "--plan", "team")
+    assert code == 0 and "bot:" in out
+    assert "NOT loaded by Docker Compose: no Compose v2 found (set CFA_COMPOSE_BINARY" in err
+
+
+def test_a_compose_binary_that_is_not_compose_is_a_configuration_error(
+    cfa: Cfa, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CFA_COMPOSE_BINARY pointing at something else fails with exit 6 and says what to do."""
+    monkeypatch.setenv("CFA_COMPOSE_BINARY", "/bin/true")
+    code, _, err = cfa("templates", "render", "telegram-bot", "--tenant", "acme", "--plan", "team")
+    assert code == 6
+    assert "CFA_COMPOSE_BINARY=/bin/true is not a Docker Compose v2 binary" in err
+    assert "scripts/compose-v2 fetches one" in err
+
+
+def test_doctor_reports_each_dependency(
+    cfa: Cfa, served_coolify: tuple[FakeCoolify, str], compose_loader: ComposeLoader
+) -> None:
+    """doctor checks PocketBase, Coolify, abilities, server, Compose and templates; its probes change
+    nothing."""
     fake, url = served_coolify
     code, out, _ = cfa("doctor", "--json", coolify=url)
     checks = {c["name"]: c["outcome"] for c in json.loads(out)}
     assert code == 0, out
     wanted = ["pocketbase schema", "coolify", "coolify ability read", "coolify ability write"]
-    wanted += ["coolify ability deploy", "coolify server", "templates"]
+    wanted += ["coolify ability deploy", "coolify server", "compose", "templates"]
     assert {name: checks[name] for name in wanted} == dict.fromkeys(wanted, "ok")
     assert fake.write_calls and all(c.status in (404, 422) for c in fake.write_calls)
     assert fake.state.projects == {}

@@ -6,15 +6,31 @@ from typing import Any
 
 import yaml
 
+from shared.compose_loader import ComposeLoader
 from shared.compose_schema import schema_errors
 from shared.settings import REPO_ROOT, Settings
 
-COMPOSE: dict[str, Any] = yaml.safe_load((REPO_ROOT / "compose.yml").read_text())
+TEXT = (REPO_ROOT / "compose.yml").read_text()
+COMPOSE: dict[str, Any] = yaml.safe_load(TEXT)
 
 
 def test_valid_against_the_compose_schema() -> None:
     """The Compose JSON schema accepts it."""
     assert schema_errors(COMPOSE) == []
+
+
+def test_compose_v2_loads_it(compose_loader: ComposeLoader) -> None:
+    """`docker compose config -q` (Compose v2, as on a current host) accepts it."""
+    assert compose_loader.problems(TEXT) == []
+
+
+def test_every_service_has_limits() -> None:
+    """CPU, memory and pids limits on every long-running service, at service level (no deploy block)."""
+    for name, service in COMPOSE["services"].items():
+        assert "deploy" not in service, name
+        if service.get("restart") == "no" or service.get("profiles"):
+            continue  # one-shot and on-demand containers
+        assert service["cpus"] and service["mem_limit"] and service["pids_limit"], name
 
 
 def test_every_service_is_hardened() -> None:

@@ -39,12 +39,9 @@ services:
     user: "1000:1000"
     cap_drop: [ALL]
     security_opt: ["no-new-privileges:true"]
+    cpus: {{ limits.app.cpus }}
+    mem_limit: {{ limits.app.memory }}
     pids_limit: {{ limits.app.pids }}
-    deploy:
-      resources:
-        limits:
-          cpus: {{ limits.app.cpus }}
-          memory: {{ limits.app.memory }}
     logging:
       driver: json-file
       options: {max-size: "10m", max-file: "3"}

@@ -11,8 +11,12 @@ from shared.params import validate_params
 from shared.plans import get_plan
 from shared.rendering import RenderedStack, render_stack
 from shared.settings import REPO_ROOT, Settings
+from tests.conftest import compose_loader_or_none
 
 CATALOG = load_catalog(REPO_ROOT / "templates")
+# Every template test renders through Compose v2's loader too, where the machine has one
+# (tests/templates/test_compose_v2.py requires it under CI).
+LOADER = compose_loader_or_none()
 ROUTER_URL = "https://router.example.com/v1"
 BASE_DOMAIN = "agents.example.com"
 
@@ -36,6 +40,7 @@ def render(
         base_domain=BASE_DOMAIN,
         router_url=ROUTER_URL,
         secret_values=secret_values,
+        loader=LOADER,
     )
 
 

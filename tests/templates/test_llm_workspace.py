@@ -44,10 +44,10 @@ def test_with_litellm_the_stack_meets_the_policy_on_every_plan(plan: str) -> Non
     assert check_policy(rendered.compose, template(NAME), profile) == []
     assert schema_errors(rendered.compose) == []
     for name in ("open-webui", "litellm"):
-        limits = service(rendered, name)["deploy"]["resources"]["limits"]
+        limits = service(rendered, name)
         assert float(limits["cpus"]) == profile.services[name].cpus
-        assert limits["memory"] == profile.services[name].memory
-        assert service(rendered, name)["pids_limit"] == profile.services[name].pids
+        assert limits["mem_limit"] == profile.services[name].memory
+        assert limits["pids_limit"] == profile.services[name].pids
 
 
 def test_without_litellm_open_webui_talks_to_the_router_directly() -> None:

@@ -7,7 +7,7 @@ import base64
 import pytest
 import yaml
 
-from shared.catalog import Template, load_catalog
+from shared.catalog import Template, load_catalog, parse_size
 from shared.compose_schema import schema_errors
 from shared.coolify.models import encode_compose
 from shared.examples import example_params
@@ -55,9 +55,11 @@ def test_template_meets_policy_on_plan(template: Template, plan: str) -> None:
     for name, limits in profile.services.items():
         if name not in services and template.meta.services[name].optional:
             continue  # a sidecar behind a parameter switch (the template's own tests render it)
-        deployed = services[name]["deploy"]["resources"]["limits"]
+        deployed = services[name]
+        assert "deploy" not in deployed
         assert float(deployed["cpus"]) == limits.cpus
-        assert services[name]["pids_limit"] == limits.pids
+        assert parse_size(deployed["mem_limit"]) == limits.memory_bytes
+        assert deployed["pids_limit"] == limits.pids
     raw = encode_compose(compose_yaml)
     assert base64.b64encode(base64.b64decode(raw, validate=True)).decode() == raw
     assert yaml.safe_load(base64.b64decode(raw)) == compose
