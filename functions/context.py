@@ -8,11 +8,13 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cached_property
 
 import httpx
 from pydantic import SecretStr
 
+from functions.progress import LogProgress, Progress
 from functions.store import Store
 from shared import redaction
 from shared.catalog import Catalog, load_catalog
@@ -43,7 +45,10 @@ class Context:
     recorder: DryRunTransport | None = None
     operation_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-    clock: Callable[[], float] = time.monotonic
+    clock: Callable[[], float] = time.monotonic  # for waits
+    wall: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))  # for stored times
+    lock_wait: float = 0.0  # seconds to wait for a tenant lock another operation holds
+    progress: Progress = field(default_factory=LogProgress)
 
     @property
     def offline(self) -> bool:

@@ -42,6 +42,9 @@ class Stack(_Record):
     service_create_pending_at: str = ""
     delete_requested_at: str = ""
     last_error: str = ""
+    transition_at: str = ""
+    delete_volumes: bool = False
+    kept_volumes: list[str] | None = None
 
     @property
     def active(self) -> bool:

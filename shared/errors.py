@@ -12,7 +12,8 @@ Every error a user can see is a ``CfaError``: it says what was wrong (``str(err)
     │   ├── ConfigurationError   settings missing or inconsistent                            (exit 6)
     │   ├── AuthError            credentials rejected or missing permissions                 (exit 7)
     │   ├── RejectedError        the remote API refused the request as invalid               (exit 8)
-    │   └── TemplateError        a template is broken or breaks the hardening policy         (exit 9)
+    │   ├── TemplateError        a template is broken or breaks the hardening policy         (exit 9)
+    │   └── StackFailedError     Coolify ran the stack and it failed (e.g. started, exited)  (exit 10)
     └── RetryableError           the same request may succeed later                          (exit 75)
         ├── UnavailableError     connection failure, timeout or 5xx
         │   └── AmbiguousWriteError  a create may or may not have happened: look it up by name
@@ -145,5 +146,21 @@ class TemplateError(TerminalError):
         self.problems = problems
 
 
+class StackFailedError(TerminalError):
+    """Coolify ran what we asked and the stack failed (e.g. started, then exited): the stack is
+    recorded ``failed`` with the reason in ``last_error``."""
+
+    exit_code = 10
+
+
 class BusyError(RetryableError):
     """Another operation holds the tenant's lock."""
+
+
+def blames_stack(err: CfaError) -> bool:
+    """Whether ``err`` says something about the stack itself (so it may be recorded ``failed``).
+
+    A configuration or credentials problem, or a passing failure, says nothing about the stack:
+    recording it ``failed`` (or missing) would be false.
+    """
+    return not err.retryable and not isinstance(err, ConfigurationError | AuthError)

@@ -71,11 +71,19 @@ class Settings(BaseSettings):
     )
     provision_wait_seconds: float = Field(
         default=180.0,
-        ge=0,
-        description="How long provision/resume wait for running:healthy (0: do not wait).",
+        gt=0,
+        description="How long a start (provision, resume) or a stop may take; past it the stack is "
+        "recorded failed or degraded. Commands wait this long unless --no-wait.",
     )
-    delete_wait_seconds: float = Field(default=300.0, ge=0, description="How long delete waits for Coolify.")
+    delete_wait_seconds: float = Field(
+        default=300.0, gt=0, description="How long Coolify may take to remove a service (delete waits)."
+    )
     poll_interval_seconds: float = Field(default=2.0, gt=0, description="Status polling interval.")
+    lock_stale_seconds: float = Field(
+        default=60.0,
+        ge=3,
+        description="A tenant lock whose holder's heartbeat stopped this long ago is taken over.",
+    )
     actor: str = Field(
         default_factory=lambda: f"cli:{_current_user()}", description="Who is acting, for the audit trail."
     )

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
 from functions.cli import output
 from functions.context import Context, open_context
+from functions.operations.changes import ChangePlan
 from functions.operations.delete import delete
-from functions.operations.doctor import doctor
+from functions.operations.doctor import Check, doctor, setup_failed
 from functions.operations.lifecycle import StackResult
 from functions.operations.migrate import migrate_all
 from functions.operations.provision import ProvisionRequest, provision
@@ -17,6 +19,8 @@ from functions.operations.resume import resume
 from functions.operations.status import TenantStatus, status
 from functions.operations.suspend import suspend
 from functions.operations.tenants import create_tenant, list_tenants
+from functions.operations.unlock import unlock
+from functions.progress import LogProgress, TerminalProgress
 from shared.catalog import Template
 from shared.compose_loader import find_compose
 from shared.errors import ConfigurationError, InvalidInput
@@ -68,9 +72,17 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         output.say("embedded PocketBase stopped" if stopped else "no embedded PocketBase was running")
         return 0
     changes_coolify = command in ("provision", "suspend", "resume", "delete")
-    async with open_context(settings, dry_run=dry_run, changes_coolify=changes_coolify) as ctx:
-        handler = _HANDLERS[command]
-        return await handler(ctx, args)
+    try:
+        context = open_context(settings, dry_run=dry_run, changes_coolify=changes_coolify)
+        async with context as ctx:
+            ctx.progress = TerminalProgress() if sys.stderr.isatty() else LogProgress()
+            ctx.lock_wait = max(0.0, float(getattr(args, "wait_lock", 0.0) or 0.0))
+            handler = _HANDLERS[command]
+            return await handler(ctx, args)
+    except ConfigurationError as err:
+        if command != "doctor":
+            raise
+        return _print_checks(args, setup_failed(settings, err))
 
 
 async def _pb(ctx: Context, args: argparse.Namespace) -> int:
@@ -96,6 +108,9 @@ async def _pb(ctx: Context, args: argparse.Namespace) -> int:
             output.say(f"added to {name}: {', '.join(fields)}")
         for name, indexes in report.indexes_added.items():
             output.say(f"added indexes to {name}: {', '.join(indexes)}")
+        for name, by_field in report.values_added.items():
+            for field_name, values in by_field.items():
+                output.say(f"added values to {name}.{field_name}: {', '.join(values)}")
     for name, fields in report.kept_foreign_fields.items():
         if not args.json:
             output.say(f"kept existing fields of {name}: {', '.join(fields)}")
@@ -129,8 +144,17 @@ async def _provision(ctx: Context, args: argparse.Namespace) -> int:
         stack=args.stack,
         params=parse_params(args.param),
         wait=not args.no_wait,
+        confirm=args.yes,
     )
-    result = await provision(ctx, request)
+
+    def show_plan(plan: ChangePlan) -> None:
+        if not args.json and not plan.new_stack:
+            lines = plan.lines()
+            output.note(f"changes to {args.tenant}/{plan.stack}:" if lines else "no changes")
+            for line in lines:
+                output.note(f"  {line}")
+
+    result = await provision(ctx, request, show_plan=show_plan)
     if args.json:
         output.emit_json(result)
     elif result.dry_run:
@@ -154,6 +178,10 @@ def _stack_result(args: argparse.Namespace, result: StackResult) -> int:
         output.dry_run_report(result.dry_run_reason, result.calls)
     else:
         output.say(f"{result.tenant}/{result.stack}: {result.status} (desired: {result.desired_state})")
+        if result.status in ("provisioning", "resuming", "suspending", "deleting"):
+            output.say(f"queued in Coolify; `cfa status {result.tenant}` shows when it has settled")
+        if result.kept_volumes:
+            output.say(f"volumes kept on the host: {', '.join(result.kept_volumes)}")
     return 0
 
 
@@ -205,7 +233,10 @@ async def _status(ctx: Context, args: argparse.Namespace) -> int:
 
 
 async def _doctor(ctx: Context, args: argparse.Namespace) -> int:
-    checks = await doctor(ctx)
+    return _print_checks(args, await doctor(ctx))
+
+
+def _print_checks(args: argparse.Namespace, checks: list[Check]) -> int:
     if args.json:
         output.emit_json(checks)
     else:
@@ -346,6 +377,19 @@ def _print_template(template: Template) -> None:
     output.table(rows, ["PLAN", "SERVICE", "CPUS", "MEMORY", "PIDS", "VOLUME BUDGET"])
 
 
+async def _unlock(ctx: Context, args: argparse.Namespace) -> int:
+    result = await unlock(ctx, args.tenant)
+    if args.json:
+        output.emit_json(result)
+    elif result.was_locked:
+        output.say(
+            f"tenant {result.tenant} unlocked (was held by {result.operation or result.holder}, now gone)"
+        )
+    else:
+        output.say(f"tenant {result.tenant} was not locked")
+    return 0
+
+
 _HANDLERS = {
     "pb": _pb,
     "tenants": _tenants,
@@ -356,4 +400,5 @@ _HANDLERS = {
     "delete": _delete,
     "doctor": _doctor,
     "audit": _audit,
+    "unlock": _unlock,
 }

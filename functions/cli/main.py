@@ -1,15 +1,19 @@
 """Entry point of the ``cfa`` command: parse, run one command, map errors to exit codes.
 
 Exit codes: 0 success, 2 bad input, 3 not found, 4 plan limit, 5 conflict, 6 configuration,
-7 authentication/permissions, 8 rejected by Coolify, 9 broken template, 75 temporary failure (retry
-later), 1 internal error (a bug), 130 interrupted. On failure one line goes to stderr:
-``cfa: <what was wrong> — <what to do>``.
+7 authentication/permissions, 8 rejected by Coolify, 9 broken template, 10 the stack failed in Coolify,
+75 temporary failure (retry later), 1 internal error (a bug), 130/143/129 interrupted by SIGINT,
+SIGTERM or SIGHUP (a dropped SSH session): the operation is cancelled and its tenant lock released.
+On failure one line goes to stderr: ``cfa: <what was wrong> — <what to do>``. Output into a closed pipe
+(``cfa audit | head -1``) is not an error.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -30,8 +34,21 @@ def _json_flag() -> argparse.ArgumentParser:
     return parent
 
 
+def _lock_flag() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "--wait-lock",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="if another operation holds the tenant's lock, wait this long for it instead of failing",
+    )
+    return parent
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = _json_flag()
+    locking = _lock_flag()
     parser = argparse.ArgumentParser(
         prog="cfa",
         description="CloudFreedom agent platform: tenant-scoped stacks on Coolify.",
@@ -54,9 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--max-stacks", type=int, help="stack limit (required for sovereign)")
     tenants_sub.add_parser("list", parents=[common], help="list tenants")
 
-    provision = sub.add_parser("provision", parents=[common], help="create or update a stack, start it")
-    provision.add_argument("tenant")
-    provision.add_argument("template")
+    provision = sub.add_parser(
+        "provision", parents=[common, locking], help="create or update a stack, start it"
+    )
+    provision.add_argument("tenant", help="the tenant's slug")
+    provision.add_argument("template", help="the stack template (cfa templates list)")
     provision.add_argument("--name", dest="stack", help="stack name (default: the template's)")
     provision.add_argument(
         "--param",
@@ -67,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     provision.add_argument("--dry-run", action="store_true", help="show every Coolify call; change nothing")
     provision.add_argument("--no-wait", action="store_true", help="do not wait for running:healthy")
+    provision.add_argument(
+        "--yes", action="store_true", help="confirm a change that removes a service or a volume"
+    )
 
     status = sub.add_parser("status", parents=[common], help="tenant, plan, stacks, live Coolify status")
     status.add_argument("tenant")
@@ -75,13 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     for name, text in (("suspend", "stop a stack"), ("resume", "start a suspended stack")):
-        action = sub.add_parser(name, parents=[common], help=text)
-        action.add_argument("ref", metavar="TENANT/STACK")
+        action = sub.add_parser(name, parents=[common, locking], help=text)
+        action.add_argument("ref", metavar="TENANT/STACK", help="the stack, e.g. acme/bot")
         action.add_argument("--dry-run", action="store_true", help="show the Coolify calls; change nothing")
         action.add_argument("--no-wait", action="store_true", help="do not wait for the new state")
 
-    delete = sub.add_parser("delete", parents=[common], help="delete a stack (volumes kept by default)")
-    delete.add_argument("ref", metavar="TENANT/STACK")
+    delete = sub.add_parser(
+        "delete", parents=[common, locking], help="delete a stack (volumes kept by default)"
+    )
+    delete.add_argument("ref", metavar="TENANT/STACK", help="the stack, e.g. acme/bot")
     retention = delete.add_mutually_exclusive_group()
     retention.add_argument("--keep-volumes", action="store_true", help="keep the data volumes (the default)")
     retention.add_argument("--delete-volumes", action="store_true", help="also delete the data volumes")
@@ -102,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("doctor", parents=[common], help="check Coolify, PocketBase, settings and templates")
 
+    unlock = sub.add_parser(
+        "unlock", parents=[common], help="free a tenant's lock whose holder is gone (audited)"
+    )
+    unlock.add_argument("tenant", help="the tenant's slug")
+
     audit = sub.add_parser("audit", parents=[common], help="recent audit events")
     audit.add_argument("tenant", nargs="?")
     audit.add_argument("--limit", type=int, default=50)
@@ -109,6 +138,45 @@ def build_parser() -> argparse.ArgumentParser:
     monitor = sub.add_parser("monitor", help="the host monitor (see cfa monitor --help)", add_help=False)
     monitor.add_argument("monitor_args", nargs=argparse.REMAINDER)
     return parser
+
+
+class Interrupted(Exception):
+    """The process got SIGTERM or SIGHUP; the running operation was cancelled like on Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the command; SIGTERM and SIGHUP cancel it as Ctrl-C does, so its lock is released."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    received: list[int] = []
+
+    def interrupt(signum: int) -> None:
+        received.append(signum)
+        task.cancel()
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(signum, interrupt, signum)
+    try:
+        return await commands.dispatch(args, settings)
+    except asyncio.CancelledError:
+        if received:
+            raise Interrupted(received[0]) from None
+        raise
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            loop.remove_signal_handler(signum)
+
+
+def _quiet_closed_stdout() -> int:
+    """stdout was a pipe whose reader left (``| head``): the work is done; say nothing more."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -125,7 +193,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 6
     configure_logging(settings.log_level)
     try:
-        return asyncio.run(commands.dispatch(args, settings))
+        return asyncio.run(_run(args, settings))
+    except BrokenPipeError:
+        return _quiet_closed_stdout()
     except CfaError as err:
         log.info("cli.failed", error=err.kind, exit_code=err.exit_code)
         print(f"cfa: {err.one_line()}", file=sys.stderr)
@@ -133,6 +203,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cfa: interrupted; re-running the same command is safe", file=sys.stderr)
         return 130
+    except Interrupted as err:
+        log.info("cli.interrupted", signal=str(err))
+        print(f"cfa: interrupted by {err}; re-running the same command is safe", file=sys.stderr)
+        return 128 + err.signum
     except Exception as err:
         log.exception("cli.crashed")
         detail = redaction.scrub(str(err))

@@ -1,21 +1,21 @@
-"""Pieces every operation shares: refusal auditing, lock-and-audit for failures, status polling."""
+"""Pieces every operation shares: refusal auditing, the tenant lock, waiting for Coolify to settle."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from collections.abc import AsyncIterator
 
 from functions.context import Context
-from functions.locks import acquire_tenant_lock, release_tenant_lock
+from functions.locks import acquire_tenant_lock
+from functions.operations.settle import TRANSITIONS, deadline_seconds, decide, settle
+from functions.records import Stack, Tenant
 from shared.coolify.models import ServiceStatus
-from shared.errors import CfaError, NotConvergedError
+from shared.errors import BusyError, CfaError, NotConvergedError, NotFoundError, StackFailedError
 from shared.logging import get_logger
 from shared.naming import is_valid_name
 
 log = get_logger()
-T = TypeVar("T")
 
 
 def _name_or_blank(value: str | None) -> str:
@@ -51,64 +51,95 @@ async def refusals_audited(
 
 
 @contextlib.asynccontextmanager
-async def locked(ctx: Context, tenant: str) -> AsyncIterator[None]:
-    """Hold the tenant lock (unless this is a dry run, which writes nothing); on the way out, release
-    it while the operation's audit events are flushed."""
-    lock_id = None if ctx.dry_run else await acquire_tenant_lock(ctx.pb, tenant, owner=ctx.operation_id)
+async def locked(ctx: Context, tenant: str, operation: str) -> AsyncIterator[None]:
+    """Hold the tenant lock (unless this is a dry run, which writes nothing), refreshing its heartbeat;
+    on the way out, release it while the operation's audit events are flushed.
+
+    Waits up to ``ctx.lock_wait`` seconds for a busy lock. If the heartbeat cannot be written for too
+    long (PocketBase down), the lock counts as lost: the block is cancelled and BusyError raised.
+    """
+    if ctx.dry_run:
+        yield
+        return
+    lock = await acquire_tenant_lock(
+        ctx.pb,
+        tenant,
+        owner=ctx.operation_id,
+        operation=f"{operation} ({ctx.settings.actor})",
+        stale_after=ctx.settings.lock_stale_seconds,
+        wait=ctx.lock_wait,
+        on_wait=lambda holder, waited: ctx.progress.waiting_for_lock(tenant, holder, waited),
+    )
+    task = asyncio.current_task()
+    assert task is not None
+    heartbeat = asyncio.create_task(lock.keep_alive(on_lost=task.cancel))
     try:
         yield
-    except BaseException:
+    except asyncio.CancelledError:
+        if not lock.lost:
+            raise
+        task.uncancel()
+        raise BusyError(
+            f"lost the lock of tenant {tenant}: PocketBase could not be reached to keep it",
+            advice="check PocketBase, then re-run the same command (it is safe)",
+        ) from None
+    finally:
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeat
         with contextlib.suppress(Exception):
-            await asyncio.gather(_release(ctx, lock_id), ctx.store.flush())
-        raise
-    await asyncio.gather(_release(ctx, lock_id), ctx.store.flush())
+            await asyncio.gather(lock.release(), ctx.store.flush())
 
 
-async def _release(ctx: Context, lock_id: str | None) -> None:
-    if lock_id is not None:
-        await release_tenant_lock(ctx.pb, lock_id)
+async def observe(ctx: Context, service_uuid: str) -> ServiceStatus | None:
+    """Coolify's status of the service now; None when Coolify (a verified Coolify API) has no such one."""
+    try:
+        return (await ctx.coolify.get_service(service_uuid)).parsed_status
+    except NotFoundError:
+        return None
 
 
-async def wait_until(
-    ctx: Context,
-    probe: Callable[[], Awaitable[T | None]],
-    *,
-    within: float,
-    what: str,
-    advice: str,
-) -> T:
-    """Call ``probe`` every poll interval until it returns a value; NotConvergedError after ``within`` s."""
-    deadline = ctx.clock() + within
+async def await_settled(ctx: Context, tenant: Tenant, stack: Stack) -> Stack:
+    """Poll Coolify until the stack's transition ends or its deadline passes, then settle it.
+
+    The stack must be in a transitional status (its work was just queued). Progress is reported
+    through ``ctx.progress``; the deadline counts from now.
+    """
+    action = TRANSITIONS[stack.status]
+    deadline = deadline_seconds(ctx, action)
+    started = ctx.clock()
+    seen_starting = False
     while True:
-        result = await probe()
-        if result is not None:
-            return result
-        if ctx.clock() >= deadline:
-            raise NotConvergedError(f"{what} did not happen within {within:.0f}s", advice=advice)
+        seen = await observe(ctx, stack.coolify_service_uuid)
+        if seen is not None and seen.state in ("starting", "restarting"):
+            seen_starting = True
+        elapsed = ctx.clock() - started
+        verdict = decide(stack, seen, elapsed=elapsed, deadline=deadline, seen_starting=seen_starting)
+        if verdict.done or elapsed >= deadline:
+            ctx.progress.done()
+            return await settle(ctx, tenant, stack, seen, elapsed=elapsed, seen_starting=seen_starting)
+        ctx.progress.waiting_for_coolify(
+            f"{tenant.slug}/{stack.name}", seen.raw if seen else "gone", elapsed, deadline
+        )
         await ctx.sleep(ctx.settings.poll_interval_seconds)
 
 
-async def wait_for_service(
-    ctx: Context,
-    uuid: str,
-    reached: Callable[[ServiceStatus], bool],
-    *,
-    what: str,
-    advice: str,
-) -> ServiceStatus:
-    """Poll the service until ``reached(status)``; NotConvergedError (with ``details["last_status"]``)
-    after CFA_PROVISION_WAIT_SECONDS."""
-    last = ServiceStatus.parse(None)
+def raise_unless(stack: Stack, wanted: str, *, retry: str) -> None:
+    """Raise what the settled ``stack`` means when it is not in the ``wanted`` status.
 
-    async def probe() -> ServiceStatus | None:
-        nonlocal last
-        last = (await ctx.coolify.get_service(uuid)).parsed_status
-        return last if reached(last) else None
-
-    try:
-        return await wait_until(
-            ctx, probe, within=ctx.settings.provision_wait_seconds, what=what, advice=advice
+    ``failed`` → StackFailedError (the stack itself failed); anything else (still transitional,
+    degraded, running instead of suspended) → NotConvergedError, with ``retry`` as the advice. Both
+    carry ``details["recorded"]``: the stack and the audit trail already say it (``settle``).
+    """
+    if stack.status == wanted:
+        return
+    reason = stack.last_error or f"the stack is {stack.status}"
+    if stack.status == "failed":
+        raise StackFailedError(
+            f"{stack.name}: {reason}",
+            advice="fix the cause, then re-run; the audit trail and the stack's last_error have the details",
+            details={"status": stack.status, "recorded": True},
         )
-    except NotConvergedError as err:
-        err.details["last_status"] = last.raw
-        raise
+    raise NotConvergedError(
+        f"{stack.name}: {reason}", advice=retry, details={"status": stack.status, "recorded": True}
+    )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-import httpx
 from pydantic import BaseModel
 
 from functions.context import Context
@@ -21,8 +20,9 @@ from shared.params import validate_params
 from shared.plans import PLAN_ORDER, get_plan
 from shared.pocketbase.client import PocketBase
 from shared.rendering import render_stack
+from shared.settings import Settings
 
-Outcome = Literal["ok", "warn", "fail"]
+Outcome = Literal["ok", "warn", "fail", "skip"]
 REQUIRED_COLLECTIONS = ("tenants", "stacks", "stack_secrets", "audit_events", "operation_locks")
 
 
@@ -79,7 +79,13 @@ async def _probe(ctx: Context, path: str, body: object, expected: type[CfaError]
     return Check(name=name, outcome="warn", detail="the probe unexpectedly succeeded")
 
 
+def _skip(name: str, why: str) -> Check:
+    return Check(name=name, outcome="skip", detail=why)
+
+
 async def check_coolify(ctx: Context) -> list[Check]:
+    """The API (a wrong URL is named as such), the token's abilities and the server choice. A failed
+    API check marks the checks that need it as skipped; nothing else stops."""
     settings = ctx.settings
     if settings.coolify_url is None:
         return [
@@ -90,24 +96,25 @@ async def check_coolify(ctx: Context) -> list[Check]:
                 advice="set CFA_COOLIFY_URL and CFA_COOLIFY_TOKEN to provision for real",
             )
         ]
-    checks: list[Check] = []
+    names = ["coolify ability read", "coolify ability write", "coolify ability deploy", "coolify server"]
     try:
         version = await ctx.coolify.version()
     except CfaError as err:
-        return [Check(name="coolify", outcome="fail", detail=err.message, advice=err.advice)]
-    checks.append(
+        failed = Check(name="coolify", outcome="fail", detail=err.message, advice=err.advice)
+        return [failed, *(_skip(n, "needs a working Coolify API (see the coolify check)") for n in names)]
+    checks = [
         Check(name="coolify", outcome="ok", detail=f"{settings.coolify_api_base} answers, version {version}")
-    )
+    ]
     try:
         servers = await ctx.coolify.list_servers()
+        checks.append(
+            Check(name="coolify ability read", outcome="ok", detail=f"{len(servers)} server(s) visible")
+        )
     except CfaError as err:
-        return [
-            *checks,
-            Check(name="coolify ability read", outcome="fail", detail=err.message, advice=err.advice),
-        ]
-    checks.append(
-        Check(name="coolify ability read", outcome="ok", detail=f"{len(servers)} server(s) visible")
-    )
+        servers = []
+        checks.append(
+            Check(name="coolify ability read", outcome="fail", detail=err.message, advice=err.advice)
+        )
     checks.append(await _probe(ctx, "/projects", {"name": ""}, RejectedError, "write"))
     checks.append(await _probe(ctx, "/services/cfa-doctor-probe/start", None, NotFoundError, "deploy"))
     try:
@@ -122,8 +129,7 @@ async def check_coolify(ctx: Context) -> list[Check]:
     return checks
 
 
-def check_settings(ctx: Context) -> list[Check]:
-    settings = ctx.settings
+def check_settings(settings: Settings) -> list[Check]:
     checks = []
     if settings.base_domain is None:
         checks.append(
@@ -216,12 +222,18 @@ def check_templates(ctx: Context) -> list[Check]:
 
 
 async def doctor(ctx: Context) -> list[Check]:
-    checks = check_settings(ctx)
+    """Every check, each on its own: a failure is reported and the next check still runs."""
+    checks = check_settings(ctx.settings)
     checks += await check_pocketbase(ctx.pb)
-    try:
-        checks += await check_coolify(ctx)
-    except httpx.HTTPError as err:  # pragma: no cover - the client maps these
-        checks.append(Check(name="coolify", outcome="fail", detail=str(err)))
+    checks += await check_coolify(ctx)
     checks += check_compose(ctx)
     checks += check_templates(ctx)
     return checks
+
+
+def setup_failed(settings: Settings, error: CfaError) -> list[Check]:
+    """What doctor can still say when the clients cannot even be built (e.g. a URL without a token)."""
+    return [
+        *check_settings(settings),
+        Check(name="configuration", outcome="fail", detail=error.message, advice=error.advice),
+    ]

@@ -22,6 +22,8 @@ class StackResult(BaseModel):
     status: str
     desired_state: str
     coolify_status: str = ""
+    last_error: str = ""
+    kept_volumes: list[str] = Field(default_factory=list)
     dry_run: bool = False
     dry_run_reason: str = ""
     calls: list[dict[str, Any]] = Field(default_factory=list)
@@ -52,6 +54,8 @@ def result(ctx: Context, target: Target) -> StackResult:
         status=target.stack.status,
         desired_state=target.stack.desired_state,
         coolify_status=target.stack.coolify_status,
+        last_error=target.stack.last_error,
+        kept_volumes=target.stack.kept_volumes or [],
         dry_run=ctx.dry_run,
         dry_run_reason=ctx.dry_run_reason,
         calls=[call.masked() for call in ctx.recorder.calls] if ctx.recorder else [],
@@ -83,8 +87,9 @@ async def run_on_stack(
     check: Callable[[Target], None] | None = None,
     allow_deleted: bool = False,
 ) -> StackResult:
-    """Resolve and ``check`` (a refusal is audited and changes nothing), then ``apply`` under the tenant
-    lock; a failure is kept on the stack and in the audit trail."""
+    """Resolve and ``check`` (a refusal is audited and changes nothing), then, under the tenant lock,
+    resolve and check again (the records may have changed while waiting for it) and ``apply``; a
+    failure is kept on the stack and in the audit trail."""
     with structlog.contextvars.bound_contextvars(
         operation=action, operation_id=ctx.operation_id, dry_run=ctx.dry_run, tenant=tenant, stack=stack
     ):
@@ -92,10 +97,15 @@ async def run_on_stack(
             target = await resolve(ctx, tenant, stack, allow_deleted=allow_deleted)
             if check is not None:
                 check(target)
-        async with locked(ctx, target.tenant.slug):
+        async with locked(ctx, target.tenant.slug, f"{action} {tenant}/{stack}"):
+            async with refusals_audited(ctx, action, tenant, stack):
+                target = await resolve(ctx, tenant, stack, allow_deleted=allow_deleted)
+                if check is not None:
+                    check(target)
             try:
                 target = await apply(target)
             except CfaError as err:
-                await record_failure(ctx, action, target, err)
+                if not err.details.get("recorded"):  # settle recorded (and audited) it already
+                    await record_failure(ctx, action, target, err)
                 raise
         return result(ctx, target)

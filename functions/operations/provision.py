@@ -3,26 +3,32 @@
 Idempotent and crash-safe (see the package docstring). Writes back to PocketBase: the stack record
 (params without secrets, desired_state=running, status, uuids, fqdn, compose/env hashes, last_error),
 the tenant's project uuid, the stack's secrets (``stack_secrets``) and one audit event per step.
-A re-run with changed parameters updates the compose and envs in place and restarts the service.
+A re-run keeps the stored parameters it is not given; with changed parameters it updates the compose
+and envs in place and restarts the service, after showing the change (``changes.py``). The stack is
+``provisioning`` from the moment its start is queued until an observation of Coolify settles it
+(``settle.py``): ``running``, ``degraded`` or ``failed`` ("started, then exited").
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions.context import Context
-from functions.operations.common import locked, refusals_audited, wait_for_service
+from functions.operations.changes import ChangePlan, plan_changes
+from functions.operations.common import await_settled, locked, raise_unless, refusals_audited
 from functions.operations.coolify_resources import choose_server, ensure_project, ensure_service
+from functions.operations.settle import TRANSITIONAL, settle
 from functions.records import Stack, Tenant
 from functions.store import now_iso
 from shared.catalog import Template
 from shared.coolify.models import EnvItem, ServiceStatus, ServiceUpdate, encode_compose
-from shared.errors import CfaError, ConflictError, InvalidInput, NotConvergedError
+from shared.errors import CfaError, ConflictError, InvalidInput, blames_stack
 from shared.logging import get_logger
 from shared.naming import validate_slug, validate_stack_name
 from shared.params import ValidatedParams, validate_params
@@ -34,6 +40,9 @@ log = get_logger()
 
 
 class ProvisionRequest(BaseModel):
+    """``params`` are merged over the stack's stored parameters: a re-run keeps what it does not give.
+    ``confirm``: allow a change that removes a service or a volume (``--yes``)."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     tenant: str
@@ -41,6 +50,7 @@ class ProvisionRequest(BaseModel):
     stack: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     wait: bool = True
+    confirm: bool = False
 
 
 class ProvisionResult(BaseModel):
@@ -52,6 +62,9 @@ class ProvisionResult(BaseModel):
     project_uuid: str = ""
     service_uuid: str = ""
     fqdn: str = ""
+    changed: bool = True
+    plan: ChangePlan | None = None
+    last_error: str = ""
     dry_run: bool = False
     dry_run_reason: str = ""
     calls: list[dict[str, Any]] = Field(default_factory=list)
@@ -71,10 +84,18 @@ class _Plan(BaseModel):
     params: ValidatedParams
     stored_secrets: dict[str, str]
     rendered: RenderedStack
+    changes: ChangePlan
 
 
-async def provision(ctx: Context, request: ProvisionRequest) -> ProvisionResult:
-    """Bring ``request.tenant``'s stack to running with the requested template and parameters."""
+async def provision(
+    ctx: Context, request: ProvisionRequest, *, show_plan: Callable[[ChangePlan], None] | None = None
+) -> ProvisionResult:
+    """Bring ``request.tenant``'s stack to running with the requested template and parameters.
+
+    ``show_plan`` is called with what will change, after validation and before any change.
+    Writes: see the module docstring. With ``request.wait`` false the stack is left ``provisioning``
+    once the start is queued; ``cfa status`` or the status poller settle it from Coolify's status.
+    """
     with structlog.contextvars.bound_contextvars(
         operation="provision",
         operation_id=ctx.operation_id,
@@ -84,9 +105,26 @@ async def provision(ctx: Context, request: ProvisionRequest) -> ProvisionResult:
     ):
         async with refusals_audited(ctx, "provision", request.tenant, request.stack):
             checked = await _validate(ctx, request)
+            if show_plan is not None:
+                show_plan(checked.changes)
+            _confirmed(checked, request)
         with structlog.contextvars.bound_contextvars(stack=checked.stack_name):
-            async with locked(ctx, checked.tenant.slug):
+            label = f"provision {checked.tenant.slug}/{checked.stack_name}"
+            async with locked(ctx, checked.tenant.slug, label):
+                # Level-triggered: validate again under the lock, against the records as they are now.
+                async with refusals_audited(ctx, "provision", request.tenant, request.stack):
+                    checked = await _validate(ctx, request)
+                    _confirmed(checked, request)
                 return await _apply(ctx, checked, wait=request.wait)
+
+
+def _stored_params(template: Template, existing: Stack | None) -> tuple[dict[str, Any], list[str]]:
+    """The existing stack's public parameters that the template still has, and the names it lost."""
+    if existing is None or existing.template != template.name:
+        return {}, []
+    names = {spec.name for spec in template.meta.parameters if not spec.secret}
+    stored = existing.params or {}
+    return {k: v for k, v in stored.items() if k in names}, sorted(set(stored) - names)
 
 
 async def _validate(ctx: Context, request: ProvisionRequest) -> _Plan:
@@ -107,11 +145,17 @@ async def _validate(ctx: Context, request: ProvisionRequest) -> _Plan:
             f"stack {slug}/{stack_name} runs template {existing.template}, not {template.name}",
             advice=f"choose another --name, or delete it first: cfa delete {slug}/{stack_name}",
         )
+    if existing is not None and existing.status == "deleting":
+        raise ConflictError(
+            f"stack {slug}/{stack_name} is being deleted (Coolify has not removed its service yet)",
+            advice=f"wait until it is deleted (cfa status {slug} shows it), then provision it again",
+        )
     if existing is None or not existing.active:
         others = [s for s in stacks if s.active and s.name != stack_name]
         check_quota(plan, slug, len(others), tenant.max_stacks)
     stored_secrets = await store.get_secrets(existing) if existing is not None else {}
-    params = validate_params(template, request.params, require_secrets=False)
+    stored, _ = _stored_params(template, existing)
+    params = validate_params(template, {**stored, **request.params}, require_secrets=False)
     for spec in template.meta.parameters:
         if (
             spec.secret
@@ -120,16 +164,9 @@ async def _validate(ctx: Context, request: ProvisionRequest) -> _Plan:
             and spec.env not in stored_secrets
         ):
             raise InvalidInput(f"param {spec.name}", "is required", advice=f"pass --param {spec.name}=…")
-    rendered = render_stack(
-        template,
-        tenant=slug,
-        plan=plan,
-        stack=stack_name,
-        params=params,
-        base_domain=ctx.settings.base_domain,
-        router_url=str(ctx.settings.router_url) if ctx.settings.router_url else None,
-        secret_values=[*params.secret_env.values(), *stored_secrets.values()],
-        loader=ctx.compose_loader,
+    rendered = _render(ctx, template, slug, plan, stack_name, params, stored_secrets)
+    changes = _changes(
+        ctx, template, slug, plan, stack_name, existing, stored, params, stored_secrets, rendered
     )
     return _Plan(
         tenant=tenant,
@@ -140,11 +177,97 @@ async def _validate(ctx: Context, request: ProvisionRequest) -> _Plan:
         params=params,
         stored_secrets=stored_secrets,
         rendered=rendered,
+        changes=changes,
+    )
+
+
+def _confirmed(checked: _Plan, request: ProvisionRequest) -> None:
+    """A change that removes a service or a volume needs ``request.confirm``."""
+    changes = checked.changes
+    if changes.destructive and not request.confirm:
+        removed = [f"service {n}" for n in changes.services_removed]
+        removed += [f"volume {n}" for n in changes.volumes_removed]
+        raise InvalidInput(
+            "--yes",
+            f"this change removes {', '.join(removed)} from {checked.tenant.slug}/{checked.stack_name}",
+            advice="check the plan above; re-run with --yes to confirm",
+        )
+
+
+def _render(
+    ctx: Context,
+    template: Template,
+    slug: str,
+    plan: Plan,
+    stack_name: str,
+    params: ValidatedParams,
+    stored_secrets: dict[str, str],
+    *,
+    check: bool = True,
+) -> RenderedStack:
+    return render_stack(
+        template,
+        tenant=slug,
+        plan=plan,
+        stack=stack_name,
+        params=params,
+        base_domain=ctx.settings.base_domain,
+        router_url=str(ctx.settings.router_url) if ctx.settings.router_url else None,
+        secret_values=[*params.secret_env.values(), *stored_secrets.values()],
+        loader=ctx.compose_loader if check else None,
+    )
+
+
+def _changes(
+    ctx: Context,
+    template: Template,
+    slug: str,
+    plan: Plan,
+    stack_name: str,
+    existing: Stack | None,
+    stored: dict[str, Any],
+    params: ValidatedParams,
+    stored_secrets: dict[str, str],
+    rendered: RenderedStack,
+) -> ChangePlan:
+    if existing is None or existing.template != template.name or not existing.active:
+        return plan_changes(
+            stack=stack_name,
+            existing_params=None,
+            new_params=params.public,
+            secrets_changed=[],
+            dropped_params=[],
+            old_compose=None,
+            new_compose=rendered.compose,
+            compose_changed=True,
+            running=False,
+        )
+    try:
+        old = validate_params(template, stored, require_secrets=False)
+        old_compose: dict[str, Any] | None = _render(
+            ctx, template, slug, plan, stack_name, old, stored_secrets, check=False
+        ).compose
+    except CfaError:
+        old_compose = None  # the stored parameters no longer render: services cannot be compared
+    names = {spec.env: spec.name for spec in template.meta.parameters if spec.secret and spec.env}
+    secrets_changed = [
+        names[env] for env, value in params.secret_env.items() if stored_secrets.get(env) != value
+    ]
+    _, dropped = _stored_params(template, existing)
+    return plan_changes(
+        stack=stack_name,
+        existing_params=stored,
+        new_params=params.public,
+        secrets_changed=secrets_changed,
+        dropped_params=dropped,
+        old_compose=old_compose,
+        new_compose=rendered.compose,
+        compose_changed=existing.compose_sha256 != rendered.sha256,
+        running=existing.status in ("running", "degraded"),
     )
 
 
 async def _apply(ctx: Context, checked: _Plan, *, wait: bool) -> ProvisionResult:
-    store = ctx.store
     tenant = checked.tenant
     stack = await _record_intent(ctx, checked)
     try:
@@ -156,30 +279,27 @@ async def _apply(ctx: Context, checked: _Plan, *, wait: bool) -> ProvisionResult
         )
         compose_changed = await _sync_compose(ctx, tenant, stack, checked.rendered, created)
         env_digest, envs_changed = await _sync_envs(ctx, tenant, stack, secrets, created)
-        await _start(ctx, tenant, stack, created=created, restart=compose_changed or envs_changed)
-        # The hashes are stored with the outcome: if we stop before, the next run re-sends (harmless).
-        stack = await _converge(
-            ctx,
-            tenant,
+        seen = await _start(ctx, tenant, stack, created=created, restart=compose_changed or envs_changed)
+        # What Coolify now has is recorded with the transition; only an observation ends it.
+        stack = await ctx.store.update_stack(
             stack,
-            wait=wait,
-            fields={
-                "fqdn": checked.rendered.fqdn or "",
-                "compose_sha256": checked.rendered.sha256,
-                "env_sha256": env_digest,
-            },
+            status="provisioning",
+            transition_at=now_iso(),
+            fqdn=checked.rendered.fqdn or "",
+            compose_sha256=checked.rendered.sha256,
+            env_sha256=env_digest,
+            last_error="",
         )
+        if not ctx.dry_run:
+            if seen is not None:  # nothing was queued: what Coolify just reported may settle it
+                stack = await settle(ctx, tenant, stack, seen, elapsed=0.0)
+            if wait and stack.status in TRANSITIONAL:
+                stack = await await_settled(ctx, tenant, stack)
     except CfaError as err:
         await _record_failure(ctx, tenant, stack, err)
         raise
-    await store.audit(
-        "provision.completed",
-        tenant=tenant.slug,
-        stack=stack.name,
-        details={"status": stack.status, "service_uuid": stack.coolify_service_uuid, "fqdn": stack.fqdn},
-    )
-    log.info("provision.completed", status=stack.status, service_uuid=stack.coolify_service_uuid)
-    return ProvisionResult(
+    log.info("provision.finished", status=stack.status, service_uuid=stack.coolify_service_uuid)
+    result = ProvisionResult(
         tenant=tenant.slug,
         stack=stack.name,
         template=stack.template,
@@ -188,11 +308,19 @@ async def _apply(ctx: Context, checked: _Plan, *, wait: bool) -> ProvisionResult
         project_uuid=tenant.coolify_project_uuid,
         service_uuid=stack.coolify_service_uuid,
         fqdn=stack.fqdn,
+        changed=checked.changes.changed,
+        plan=checked.changes,
+        last_error=stack.last_error,
         dry_run=ctx.dry_run,
         dry_run_reason=ctx.dry_run_reason,
         calls=[call.masked() for call in ctx.recorder.calls] if ctx.recorder else [],
         compose_yaml=checked.rendered.compose_yaml,
     )
+    if not ctx.dry_run and stack.status not in TRANSITIONAL:
+        raise_unless(
+            stack, "running", retry=f"re-running `cfa provision` keeps waiting; cfa status {tenant.slug}"
+        )
+    return result
 
 
 async def _record_intent(ctx: Context, checked: _Plan) -> Stack:
@@ -202,7 +330,6 @@ async def _record_intent(ctx: Context, checked: _Plan) -> Stack:
         "template": checked.template.name,
         "params": checked.params.public,
         "desired_state": "running",
-        "last_error": "",
     }
     if existing is None:
         # A stack no earlier run recorded cannot have a service yet: its creation intent starts now.
@@ -216,13 +343,18 @@ async def _record_intent(ctx: Context, checked: _Plan) -> Stack:
             }
         )
     else:
-        status = existing.status if existing.status in ("running", "degraded") else "provisioning"
-        stack = await store.update_stack(existing, status=status, **fields)
+        reset = {"delete_volumes": False, "kept_volumes": None} if not existing.active else {}
+        stack = await store.update_stack(existing, **fields, **reset)
     await store.audit(
         "provision.stack_recorded",
         tenant=checked.tenant.slug,
         stack=stack.name,
-        details={"template": checked.template.name, "params": checked.params.public, "new": existing is None},
+        details={
+            "template": checked.template.name,
+            "params": checked.params.public,
+            "new": existing is None,
+            "changes": checked.changes.lines(),
+        },
     )
     return stack
 
@@ -298,15 +430,21 @@ async def _sync_envs(
     return digest, not created
 
 
-async def _start(ctx: Context, tenant: Tenant, stack: Stack, *, created: bool, restart: bool) -> None:
-    """Start a stopped service; restart a running one whose compose or envs just changed."""
+async def _start(
+    ctx: Context, tenant: Tenant, stack: Stack, *, created: bool, restart: bool
+) -> ServiceStatus | None:
+    """Start a stopped service; restart a running one whose compose or envs just changed.
+
+    Returns what Coolify reported when nothing had to be queued (an observation to settle on), or
+    None once a start/restart is queued.
+    """
     if created:
         status = ServiceStatus.parse("exited")  # a new service is never running yet
     else:
         status = (await ctx.coolify.get_service(stack.coolify_service_uuid)).parsed_status
     if status.running or status.state in ("starting", "restarting", "degraded"):
         if not restart:
-            return
+            return status
         await ctx.coolify.restart_service(stack.coolify_service_uuid)
         action = "provision.restarted"
     else:
@@ -314,38 +452,19 @@ async def _start(ctx: Context, tenant: Tenant, stack: Stack, *, created: bool, r
         action = "provision.started"
     log.info(action, service_uuid=stack.coolify_service_uuid, was=status.raw)
     await ctx.store.audit(action, tenant=tenant.slug, stack=stack.name, details={"was": status.raw})
-
-
-async def _converge(
-    ctx: Context, tenant: Tenant, stack: Stack, *, wait: bool, fields: dict[str, Any]
-) -> Stack:
-    """Wait for running:healthy (unless told not to) and record the outcome, plus ``fields``, on the stack."""
-    fields = {**fields, "last_error": ""}
-    if ctx.dry_run or not wait or ctx.settings.provision_wait_seconds == 0:
-        return await ctx.store.update_stack(stack, status="provisioning", **fields)
-    try:
-        status = await wait_for_service(
-            ctx,
-            stack.coolify_service_uuid,
-            lambda current: current.healthy,
-            what=f"{tenant.slug}/{stack.name} becoming running:healthy",
-            advice=f"check the service in Coolify (cfa status {tenant.slug}); re-running keeps waiting",
-        )
-    except NotConvergedError as err:
-        last = ServiceStatus.parse(err.details.get("last_status"))
-        await ctx.store.update_stack(
-            stack, status="degraded" if last.running else "provisioning", coolify_status=last.raw
-        )
-        raise
-    return await ctx.store.update_stack(stack, status="running", coolify_status=status.raw, **fields)
+    return None
 
 
 async def _record_failure(ctx: Context, tenant: Tenant, stack: Stack, err: CfaError) -> None:
-    """Keep the error on the stack and in the audit trail. A retryable error leaves the status as is."""
+    """Keep the error on the stack and in the audit trail. Only an error about the stack itself marks
+    it failed: a retryable or configuration error leaves the status as observed."""
     log.warning("provision.failed", error=err.kind, reason=err.message, retryable=err.retryable)
     fields: dict[str, Any] = {"last_error": err.one_line()[:2000]}
-    if not err.retryable:
+    if err.details.get("recorded"):
+        return  # settle recorded and audited it already
+    if blames_stack(err):
         fields["status"] = "failed"
+        fields["transition_at"] = ""
     try:
         await ctx.store.update_stack(stack, **fields)
         await ctx.store.audit(

@@ -1,14 +1,18 @@
-"""Resume a suspended stack: desired_state=running, start the service, wait for running:healthy.
+"""Resume a suspended stack: desired_state=running, start the service, settle on what Coolify reports.
 
-Idempotent: a running stack is just recorded as running. Writes: desired_state, status,
-coolify_status, and audit events ``resume.requested`` / ``resume.completed``.
+Idempotent: a running stack is just recorded as running. While the start is queued the stack is
+``resuming``; ``running`` once Coolify reports running:healthy. Writes: desired_state, status,
+transition_at, coolify_status, and audit events ``resume.requested`` / ``resume.completed`` (or
+``resume.failed``).
 """
 
 from __future__ import annotations
 
 from functions.context import Context
-from functions.operations.common import wait_for_service
+from functions.operations.common import await_settled, observe, raise_unless
 from functions.operations.lifecycle import StackResult, Target, run_on_stack
+from functions.operations.settle import TRANSITIONAL, settle
+from functions.store import now_iso
 from shared.errors import ConflictError
 from shared.logging import get_logger
 
@@ -36,24 +40,21 @@ async def resume(ctx: Context, tenant: str, stack: str, *, wait: bool = True) ->
 
 async def _resume(ctx: Context, target: Target, *, wait: bool) -> Target:
     store, coolify = ctx.store, ctx.coolify
+    tenant = target.tenant
     stack = await store.update_stack(target.stack, desired_state="running")
-    await store.audit("resume.requested", tenant=target.tenant.slug, stack=stack.name)
+    await store.audit("resume.requested", tenant=tenant.slug, stack=stack.name)
     started_now = await coolify.start_service(stack.coolify_service_uuid)
     log.info(
         "resume.start_requested", service_uuid=stack.coolify_service_uuid, already_running=not started_now
     )
-    if ctx.dry_run or not wait or ctx.settings.provision_wait_seconds == 0:
-        stack = await store.update_stack(stack, status="provisioning")
-        return Target(target.tenant, stack)
-
-    status = await wait_for_service(
-        ctx,
-        stack.coolify_service_uuid,
-        lambda current: current.healthy,
-        what=f"{target.tenant.slug}/{stack.name} becoming running:healthy",
-        advice="check the service in Coolify; re-running cfa resume keeps waiting",
-    )
-    stack = await store.update_stack(stack, status="running", coolify_status=status.raw, last_error="")
-    await store.audit("resume.completed", tenant=target.tenant.slug, stack=stack.name)
-    log.info("resume.completed")
-    return Target(target.tenant, stack)
+    stack = await store.update_stack(stack, status="resuming", transition_at=now_iso(), last_error="")
+    if ctx.dry_run:
+        return Target(tenant, stack)
+    if not started_now:  # "already running": settle on what Coolify reports now
+        stack = await settle(ctx, tenant, stack, await observe(ctx, stack.coolify_service_uuid), elapsed=0.0)
+    if wait and stack.status in TRANSITIONAL:
+        stack = await await_settled(ctx, tenant, stack)
+    if wait or stack.status not in TRANSITIONAL:
+        retry = f"check the service in Coolify; re-run cfa resume {tenant.slug}/{stack.name} to keep waiting"
+        raise_unless(stack, "running", retry=retry)
+    return Target(tenant, stack)

@@ -1,15 +1,19 @@
-"""Suspend a stack: record the intent (desired_state=suspended), stop the service, wait until stopped.
+"""Suspend a stack: record the intent (desired_state=suspended), stop the service, settle on what Coolify
+then reports.
 
-Idempotent: a stack already stopped is just recorded as suspended. The monitor reads desired_state
-and stays quiet about a suspended stack. Writes: the stack's desired_state, status, coolify_status,
-and audit events ``suspend.requested`` / ``suspend.completed``.
+Idempotent: a stack already stopped is recorded as suspended at once. While the stop is queued the stack
+is ``suspending``; it becomes ``suspended`` only when Coolify reports it stopped (the monitor keeps
+watching it until then). Writes: desired_state, status, transition_at, coolify_status, and audit events
+``suspend.requested`` / ``suspend.completed`` (or ``suspend.failed``).
 """
 
 from __future__ import annotations
 
 from functions.context import Context
-from functions.operations.common import wait_for_service
+from functions.operations.common import await_settled, raise_unless
 from functions.operations.lifecycle import StackResult, Target, run_on_stack
+from functions.operations.settle import settle
+from functions.store import now_iso
 from shared.coolify.models import ServiceStatus
 from shared.errors import ConflictError
 from shared.logging import get_logger
@@ -29,23 +33,30 @@ async def suspend(ctx: Context, tenant: str, stack: str, *, wait: bool = True) -
 
 async def _suspend(ctx: Context, target: Target, *, wait: bool) -> Target:
     store, coolify = ctx.store, ctx.coolify
+    tenant = target.tenant
     stack = await store.update_stack(target.stack, desired_state="suspended")
-    await store.audit("suspend.requested", tenant=target.tenant.slug, stack=stack.name)
-    status = ServiceStatus.parse("exited")
-    if stack.coolify_service_uuid:
-        stopped_now = await coolify.stop_service(stack.coolify_service_uuid)
-        log.info(
-            "suspend.stop_requested", service_uuid=stack.coolify_service_uuid, already_stopped=not stopped_now
+    await store.audit("suspend.requested", tenant=tenant.slug, stack=stack.name)
+    if not stack.coolify_service_uuid:
+        # No service was ever created: nothing runs, so nothing has to stop.
+        stack = await store.update_stack(stack, status="suspended", transition_at="", last_error="")
+        await store.audit(
+            "suspend.completed", tenant=tenant.slug, stack=stack.name, details={"service": None}
         )
-        if wait and not ctx.dry_run:
-            status = await wait_for_service(
-                ctx,
-                stack.coolify_service_uuid,
-                lambda current: current.stopped,
-                what=f"{target.tenant.slug}/{stack.name} stopping",
-                advice="check the service in Coolify, then re-run cfa suspend",
-            )
-    stack = await store.update_stack(stack, status="suspended", coolify_status=status.raw, last_error="")
-    await store.audit("suspend.completed", tenant=target.tenant.slug, stack=stack.name)
-    log.info("suspend.completed")
-    return Target(target.tenant, stack)
+        return Target(tenant, stack)
+    stopped_now = await coolify.stop_service(stack.coolify_service_uuid)
+    log.info(
+        "suspend.stop_requested", service_uuid=stack.coolify_service_uuid, already_stopped=not stopped_now
+    )
+    stack = await store.update_stack(stack, status="suspending", transition_at=now_iso(), last_error="")
+    if ctx.dry_run:
+        return Target(tenant, stack)
+    if not stopped_now:  # Coolify answered "already stopped": that is the observation
+        stack = await settle(ctx, tenant, stack, ServiceStatus.parse("exited"), elapsed=0.0)
+    elif wait:
+        stack = await await_settled(ctx, tenant, stack)
+        raise_unless(
+            stack,
+            "suspended",
+            retry=f"check the service in Coolify, then re-run cfa suspend {tenant.slug}/{stack.name}",
+        )
+    return Target(tenant, stack)

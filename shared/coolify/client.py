@@ -6,6 +6,11 @@ acted on it (the connection was never made, or 429 from the throttle that runs b
 controller). Any other POST failure raises ``AmbiguousWriteError``: the caller must look the resource
 up by its deterministic name before trying again. Every request first takes a slot from the
 client-side rate limiter.
+
+A 404 is trusted as "no such resource" only once ``GET /version`` has answered: a base URL that is not
+a Coolify API (e.g. ``CFA_COOLIFY_URL`` ending in ``/api/v1``, which the client appends itself) answers
+404 to everything, and reading that as "missing" would make every stack look gone. Such a 404 raises
+``ConfigurationError`` instead, with advice.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from shared.coolify.models import (
 from shared.errors import (
     AmbiguousWriteError,
     AuthError,
+    ConfigurationError,
     ConflictError,
     NotFoundError,
     RateLimitedError,
@@ -90,6 +96,7 @@ class CoolifyClient:
         self._clock = clock
         self._cache: dict[str, tuple[float, Any]] = {}
         self._cache_locks: dict[str, asyncio.Lock] = {}
+        self._api_verified = False
 
     async def __aenter__(self) -> Self:
         return self
@@ -301,7 +308,41 @@ class CoolifyClient:
                     f"Coolify {method} {path}: {response.status_code} {_message(response)}",
                     advice="Coolify is failing; check its logs and retry later",
                 )
+            if response.status_code == 404:
+                await self._verify_api(path)
             raise _client_error(method, path, response)
+
+    async def _verify_api(self, path: str) -> None:
+        """Make sure a 404 came from a Coolify API (see module docstring); ConfigurationError if not."""
+        if self._api_verified:
+            return
+        probe = 404 if path == "/version" else await self._probe_version()
+        if probe is None:
+            raise UnavailableError(
+                f"Coolify GET {path} answered 404 and Coolify could not be reached to confirm it",
+                advice="check that Coolify is reachable, then retry",
+            )
+        if probe != 404:
+            self._api_verified = True
+            return
+        base = self.api_base
+        hint = ""
+        if base.removesuffix("/api/v1").rstrip("/").endswith(("/api/v1", "/api")):
+            hint = " (CFA_COOLIFY_URL must not end in /api or /api/v1: the client appends /api/v1)"
+        raise ConfigurationError(
+            f"{base} is not a Coolify API: GET {base}/version answered 404{hint}",
+            advice="set CFA_COOLIFY_URL to Coolify's own address, e.g. https://coolify.example.com, "
+            "then run cfa doctor",
+        )
+
+    async def _probe_version(self) -> int | None:
+        """The status of ``GET /version`` (None when Coolify could not be reached at all)."""
+        await self.limiter.acquire()
+        self.calls += 1
+        try:
+            return (await self._http.get("/version")).status_code
+        except httpx.TransportError:
+            return None
 
     async def _backoff(self, method: str, path: str, attempt: int, *, reason: str) -> None:
         delay = self.retry.backoff(attempt, self._rng)

@@ -1,8 +1,9 @@
 """The PocketBase collections the platform owns, and an idempotent, non-destructive migration.
 
-``migrate`` creates what is missing and adds missing fields and indexes to collections that already
-exist (CloudFreedom may already have a ``tenants`` collection): it never drops a field, an index or a
-collection, and never changes an existing field's type. Re-running it changes nothing.
+``migrate`` creates what is missing and adds missing fields, indexes and select values to collections
+that already exist (CloudFreedom may already have a ``tenants`` collection): it never drops a field, an
+index, a select value or a collection, and never changes an existing field's type. Re-running it
+changes nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ STACK_STATUSES = [
     "failed",
     "deleting",
     "deleted",
+    "suspending",
+    "resuming",
 ]
 AUDIT_OUTCOMES = ["ok", "refused", "failed"]
 
@@ -63,6 +66,10 @@ def _number(name: str, *, only_int: bool = True, min: float | None = None) -> Re
 
 def _date(name: str) -> Record:
     return {"name": name, "type": "date"}
+
+
+def _bool(name: str) -> Record:
+    return {"name": name, "type": "bool"}
 
 
 def _autodates() -> list[Record]:
@@ -129,6 +136,11 @@ def stacks_collection(tenants_id: str) -> Record:
             _date("service_create_pending_at"),
             _date("delete_requested_at"),
             _text("last_error", max=2000),
+            # When the transitional status (provisioning, resuming, suspending, deleting) was recorded:
+            # the start of the wait that only an observation of Coolify ends.
+            _date("transition_at"),
+            _bool("delete_volumes"),
+            _json("kept_volumes"),
             *_autodates(),
         ],
         "indexes": ["CREATE UNIQUE INDEX idx_stacks_tenant_name ON stacks (tenant, name)"],
@@ -186,6 +198,12 @@ def operation_locks_collection() -> Record:
             _text("key", required=True, max=100),
             _text("owner", required=True, max=100),
             _date("expires_at"),
+            # Who holds it, so that a lock whose holder is provably gone can be taken over.
+            _text("host", max=255),
+            _number("pid", min=0),
+            _number("pid_started", min=0),
+            _date("heartbeat_at"),
+            _text("operation", max=200),
             *_autodates(),
         ],
         "indexes": ["CREATE UNIQUE INDEX idx_operation_locks_key ON operation_locks (key)"],
@@ -197,11 +215,12 @@ class MigrationReport:
     created: list[str] = field(default_factory=list)
     fields_added: dict[str, list[str]] = field(default_factory=dict)
     indexes_added: dict[str, list[str]] = field(default_factory=dict)
+    values_added: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     kept_foreign_fields: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
-        return bool(self.created or self.fields_added or self.indexes_added)
+        return bool(self.created or self.fields_added or self.indexes_added or self.values_added)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -209,6 +228,7 @@ class MigrationReport:
             "created": self.created,
             "fields_added": self.fields_added,
             "indexes_added": self.indexes_added,
+            "values_added": self.values_added,
             "kept_foreign_fields": self.kept_foreign_fields,
         }
 
@@ -243,19 +263,40 @@ def _merge(existing: Record, wanted: Record, report: MigrationReport) -> Record 
         report.kept_foreign_fields[name] = foreign
     have_indexes = {_index_name(sql) for sql in existing.get("indexes", [])}
     missing_indexes = [sql for sql in wanted.get("indexes", []) if _index_name(sql) not in have_indexes]
-    if not missing and not missing_indexes:
+    fields, values_added = _with_select_values(existing["fields"], wanted["fields"])
+    if not missing and not missing_indexes and not values_added:
         return None
     if missing:
         report.fields_added[name] = [str(f["name"]) for f in missing]
     if missing_indexes:
         report.indexes_added[name] = [_index_name(sql) for sql in missing_indexes]
+    if values_added:
+        report.values_added[name] = values_added
     return {
         "id": existing["id"],
         "name": name,
         "type": existing["type"],
-        "fields": [*existing["fields"], *missing],
+        "fields": [*fields, *missing],
         "indexes": [*existing.get("indexes", []), *missing_indexes],
     }
+
+
+def _with_select_values(
+    have: list[Record], wanted: list[Record]
+) -> tuple[list[Record], dict[str, list[str]]]:
+    """``have`` with the select values ``wanted`` lists appended where missing (existing ones kept)."""
+    wanted_by_name = {str(f["name"]): f for f in wanted}
+    fields, added = [], {}
+    for current in have:
+        target = wanted_by_name.get(str(current["name"]))
+        if current.get("type") == "select" and target is not None and target.get("type") == "select":
+            values = list(current.get("values") or [])
+            new = [v for v in target["values"] if v not in values]
+            if new:
+                current = {**current, "values": [*values, *new]}
+                added[str(current["name"])] = new
+        fields.append(current)
+    return fields, added
 
 
 async def migrate(pb: PocketBase, extra: list[Record] | None = None) -> MigrationReport:

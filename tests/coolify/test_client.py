@@ -13,9 +13,18 @@ from pydantic import SecretStr, ValidationError
 
 from shared.coolify.client import CoolifyClient
 from shared.coolify.models import EnvItem, ProjectCreate, ServiceCreate, ServiceUpdate, ServiceUrl
-from shared.errors import AmbiguousWriteError, AuthError, ConflictError, RateLimitedError, RejectedError
+from shared.errors import (
+    AmbiguousWriteError,
+    AuthError,
+    ConfigurationError,
+    ConflictError,
+    NotFoundError,
+    RateLimitedError,
+    RejectedError,
+)
 from shared.ratelimit import SlidingWindowLimiter
 from shared.retry import RetryPolicy
+from tests.fakes.coolify import DEFAULT_TOKEN, FakeCoolify
 
 pytestmark = pytest.mark.anyio
 
@@ -297,3 +306,39 @@ class TestErrors:
         )
         with pytest.raises(ConflictError):
             await coolify.delete_project("p")
+
+
+class TestNotACoolifyApi:
+    """A 404 is trusted only from a verified Coolify API: a wrong base URL is a configuration error."""
+
+    async def test_a_url_ending_in_api_v1_is_named_as_the_mistake(self) -> None:
+        """CFA_COOLIFY_URL=https://c/api/v1 makes the client ask /api/v1/api/v1/...: everything 404s."""
+        fake = FakeCoolify()
+        async with CoolifyClient(
+            fake.base_url + "/api/v1", SecretStr(DEFAULT_TOKEN), transport=fake.transport()
+        ) as client:
+            with pytest.raises(ConfigurationError, match="is not a Coolify API") as caught:
+                await client.get_service("abc")
+        assert "must not end in /api or /api/v1" in caught.value.message
+        assert "CFA_COOLIFY_URL" in caught.value.advice
+
+    @respx.mock(base_url=API)
+    async def test_a_real_404_is_a_missing_resource_and_version_is_asked_once(
+        self, respx_mock: respx.MockRouter, coolify: CoolifyClient
+    ) -> None:
+        """With /version answering, a 404 means the resource is gone; the check is not repeated."""
+        version = respx_mock.get("/version").respond(200, text="4.3.10")
+        respx_mock.get("/services/gone").respond(404, json={"message": "Service not found."})
+        for _ in range(2):
+            with pytest.raises(NotFoundError):
+                await coolify.get_service("gone")
+        assert version.call_count == 1
+
+    @respx.mock(base_url=API)
+    async def test_version_itself_404_is_a_configuration_error(
+        self, respx_mock: respx.MockRouter, coolify: CoolifyClient
+    ) -> None:
+        """GET /version answering 404 means this is not a Coolify API (doctor's first check)."""
+        respx_mock.get("/version").respond(404, text="<html>Not Found</html>")
+        with pytest.raises(ConfigurationError, match="not a Coolify API"):
+            await coolify.version()

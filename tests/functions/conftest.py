@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,14 @@ async def make_ctx(
     sleep = ManualSleep(coolify_clock)
     clients: list[CoolifyClient] = []
 
-    def factory(*, dry_run: bool = False, pocketbase: PocketBase | None = None, **overrides: Any) -> Context:
+    def factory(
+        *,
+        dry_run: bool = False,
+        pocketbase: PocketBase | None = None,
+        wall: Callable[[], datetime] | None = None,
+        **overrides: Any,
+    ) -> Context:
+        """A Context; ``overrides`` are settings, ``wall`` replaces the wall clock (stored times)."""
         settings = make_settings(templates_dir, **overrides)
         client = CoolifyClient(
             BASE_URL,
@@ -89,7 +97,7 @@ async def make_ctx(
             sleep=sleep,
         )
         clients.append(client)
-        return Context(
+        context = Context(
             settings=settings,
             pb=pocketbase or pb,
             coolify=client,
@@ -98,6 +106,9 @@ async def make_ctx(
             sleep=sleep,
             clock=coolify_clock,
         )
+        if wall is not None:
+            context.wall = wall
+        return context
 
     yield factory
     for client in clients:

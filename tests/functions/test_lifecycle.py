@@ -67,15 +67,18 @@ async def test_resume_starts_and_waits_for_health(
 async def test_resume_that_never_gets_healthy(
     make_ctx: ContextFactory, acme: str, coolify_fake: FakeCoolify, pb: PocketBase
 ) -> None:
-    """When the service stays unhealthy, resume fails retryably and keeps the reason on the stack."""
+    """When the service stays unhealthy, resume fails retryably: the stack is recorded degraded (what
+    Coolify reports) with the reason."""
     result = await provisioned(make_ctx)
     await suspend(make_ctx(), "acme", "bot")
     coolify_fake.set_start_outcome(result.service_uuid, "running:unhealthy")
     with pytest.raises(NotConvergedError):
         await resume(make_ctx(provision_wait_seconds=10), "acme", "bot")
     record = await stack_record(pb)
-    assert record["desired_state"] == "running"
-    assert "did not happen" in str(record["last_error"])
+    assert (record["desired_state"], record["status"]) == ("running", "degraded")
+    assert "did not become running:healthy within 10s (Coolify: running:unhealthy)" in str(
+        record["last_error"]
+    )
 
 
 async def test_delete_keeps_volumes_by_default_and_removes_the_empty_project(

@@ -136,7 +136,7 @@ async def test_unhealthy_service_reports_not_converged(
         await provision(make_ctx(provision_wait_seconds=20), REQUEST)
     (stack,) = await records(pb, "stacks")
     assert (stack["status"], stack["coolify_status"]) == ("degraded", "running:unhealthy")
-    assert "did not happen within 20s" in stack["last_error"]
+    assert "did not become running:healthy within 20s" in stack["last_error"]
 
 
 async def test_project_deleted_out_of_band_is_recreated(

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.anyio
 async def test_status_shows_live_coolify_state(
     make_ctx: ContextFactory, acme: str, coolify_fake: FakeCoolify, pb: PocketBase
 ) -> None:
-    """The report has plan, limit, uuids and Coolify's current status, and writes nothing."""
+    """The report has plan, limit, uuids and Coolify's current status; what it observes is recorded
+    (an unhealthy stack becomes degraded), without an audit event for a mere observation."""
     result = await provision(
         make_ctx(), ProvisionRequest(tenant="acme", template="telegram-bot", params=BOT_PARAMS)
     )
@@ -25,9 +26,12 @@ async def test_status_shows_live_coolify_state(
     report = await status(make_ctx(), "acme")
     (stack,) = report.stacks
     assert (report.plan, report.stack_limit, report.project_uuid) == ("starter", 2, result.project_uuid)
-    assert (stack.name, stack.status, stack.coolify_status) == ("bot", "running", "running:unhealthy")
+    assert (stack.name, stack.status, stack.coolify_status) == ("bot", "degraded", "running:unhealthy")
     assert stack.credentials is None
     assert len(await records(pb, "audit_events")) == audit_before
+    (stored,) = await records(pb, "stacks")
+    assert (stored["status"], stored["coolify_status"]) == ("degraded", "running:unhealthy")
+    assert await records(pb, "operation_locks") == []
 
 
 async def test_missing_service_is_reported(

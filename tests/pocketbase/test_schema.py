@@ -83,3 +83,44 @@ async def test_audit_events_refuse_everything_but_superuser_creates(pb: PocketBa
     assert collection is not None
     rules = {k: collection[k] for k in ("listRule", "viewRule", "createRule", "updateRule", "deleteRule")}
     assert set(rules.values()) == {None}
+
+
+async def test_an_older_schema_gets_new_fields_and_select_values_with_data_kept(pb: PocketBase) -> None:
+    """A PocketBase migrated by an older release (no suspending/resuming status, no transition_at)
+    is upgraded in place: values are appended, existing values and records stay."""
+    stacks = await pb.get_collection("stacks")
+    assert stacks is not None
+    status = next(f for f in stacks["fields"] if f["name"] == "status")
+    old_fields = [
+        {**f, "values": [v for v in f["values"] if v not in ("suspending", "resuming")]}
+        if f["name"] == "status"
+        else f
+        for f in stacks["fields"]
+        if f["name"] != "transition_at"
+    ]
+    response = await pb.request("PATCH", "/api/collections/stacks", json={"fields": old_fields})
+    assert response.status_code == 200, response.text
+    tenant = await pb.create_record("tenants", {"slug": "acme", "name": "Acme", "plan": "starter"})
+    record = await pb.create_record(
+        "stacks",
+        {
+            "tenant": tenant["id"],
+            "name": "bot",
+            "template": "t",
+            "desired_state": "running",
+            "status": "running",
+        },
+    )
+
+    report = await migrate(pb)
+    after = await pb.get_collection("stacks")
+
+    assert report.values_added == {"stacks": {"status": ["suspending", "resuming"]}}
+    assert report.fields_added["stacks"] == ["transition_at"]
+    assert after is not None
+    new_status = next(f for f in after["fields"] if f["name"] == "status")
+    assert new_status["values"] == status["values"]
+    assert (await pb.get_record("stacks", record["id"]))["status"] == "running"
+    updated = await pb.update_record("stacks", record["id"], {"status": "suspending"})
+    assert updated["status"] == "suspending"
+    assert not (await migrate(pb)).changed
