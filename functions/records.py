@@ -45,6 +45,7 @@ class Stack(_Record):
     transition_at: str = ""
     delete_volumes: bool = False
     kept_volumes: list[str] | None = None
+    suspended_with_tenant: bool = False
 
     @property
     def active(self) -> bool:

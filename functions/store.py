@@ -76,6 +76,10 @@ class Store:
         )
         return [Stack.model_validate(r) for r in records]
 
+    async def list_all_stacks(self) -> list[Stack]:
+        """Every stack of every tenant (one paged read)."""
+        return [Stack.model_validate(r) for r in await self.pb.list_records("stacks", sort="name")]
+
     async def find_stack(self, tenant: Tenant, name: str) -> Stack | None:
         record = await self.pb.first(
             "stacks", pb_filter("tenant = {:tenant} && name = {:name}", tenant=tenant.id, name=name)

@@ -56,7 +56,7 @@ def check_quota(plan: Plan, tenant: str, current: int, tenant_max_stacks: int | 
         raise PlanLimitError(
             f"plan {plan.name} allows {limit} stack{'s' if limit != 1 else ''}; "
             f"tenant {tenant} has {current}",
-            advice="delete a stack or move the tenant to a larger plan",
+            advice=f"delete a stack, or give the tenant a larger plan: cfa tenants update {tenant} --plan …",
             details={"plan": plan.name, "limit": limit, "current": current},
         )
 
@@ -65,6 +65,7 @@ def check_template_allowed(plan: Plan, tenant: str, template: str, minimum: str)
     if not plan.at_least(minimum):
         raise PlanLimitError(
             f"template {template} needs plan {minimum} or higher; tenant {tenant} is on {plan.name}",
-            advice=f"move the tenant to plan {minimum} or choose another template",
+            advice=f"move the tenant to plan {minimum} (cfa tenants update {tenant} --plan {minimum}) "
+            "or choose another template",
             details={"plan": plan.name, "minimum": minimum},
         )

@@ -16,8 +16,9 @@ from functions.operations.lifecycle import StackResult
 from functions.operations.migrate import migrate_all
 from functions.operations.provision import ProvisionRequest, provision
 from functions.operations.resume import resume
-from functions.operations.status import TenantStatus, status
+from functions.operations.status import Overview, TenantStatus, overview, status
 from functions.operations.suspend import suspend
+from functions.operations.tenant_lifecycle import delete_tenant, resume_tenant, suspend_tenant, update_tenant
 from functions.operations.tenants import create_tenant, list_tenants
 from functions.operations.unlock import unlock
 from functions.progress import LogProgress, TerminalProgress
@@ -118,6 +119,9 @@ async def _pb(ctx: Context, args: argparse.Namespace) -> int:
 
 
 async def _tenants(ctx: Context, args: argparse.Namespace) -> int:
+    action = args.tenants_command
+    if action in ("update", "suspend", "resume", "delete"):
+        return await _tenant_lifecycle(ctx, args)
     if args.tenants_command == "list":
         tenants = await list_tenants(ctx)
         if args.json:
@@ -135,6 +139,40 @@ async def _tenants(ctx: Context, args: argparse.Namespace) -> int:
         verb = "created" if created else "already exists, unchanged:"
         output.say(f"tenant {tenant.slug} {verb} (plan {tenant.plan}, name {tenant.name!r})")
     return 0
+
+
+async def _tenant_lifecycle(ctx: Context, args: argparse.Namespace) -> int:
+    action, wait = args.tenants_command, not args.no_wait
+    if action == "update":
+        result = await update_tenant(
+            ctx, args.slug, plan=args.plan, name=args.name, max_stacks=args.max_stacks, wait=wait
+        )
+    elif action == "suspend":
+        result = await suspend_tenant(ctx, args.slug, wait=wait)
+    elif action == "resume":
+        result = await resume_tenant(ctx, args.slug, wait=wait)
+    else:
+        what = "and its stacks' data volumes" if args.delete_volumes else "(data volumes are kept)"
+        output.confirm(
+            f"delete tenant {args.slug}, every stack of it and its Coolify project {what}",
+            answer=args.slug,
+            yes=args.yes,
+        )
+        result = await delete_tenant(ctx, args.slug, delete_volumes=args.delete_volumes, wait=wait)
+    if args.json:
+        output.emit_json(result)
+        return 0
+    verb = "unchanged" if not result.changed else {"update": "updated"}.get(action, _PAST[action])
+    output.say(f"tenant {result.tenant} {verb} (plan {result.plan}, {result.status})")
+    if result.stacks:
+        output.table(
+            [[o.stack, o.action, o.status or "-", o.error] for o in result.stacks],
+            ["STACK", "ACTION", "STATUS", "ERROR"],
+        )
+    return 0
+
+
+_PAST = {"suspend": "suspended", "resume": "resumed", "delete": "deleted"}
 
 
 async def _provision(ctx: Context, args: argparse.Namespace) -> int:
@@ -197,6 +235,8 @@ async def _resume(ctx: Context, args: argparse.Namespace) -> int:
 
 async def _delete(ctx: Context, args: argparse.Namespace) -> int:
     tenant, stack = parse_stack_ref(args.ref)
+    if args.delete_volumes and not args.dry_run:
+        output.confirm(f"delete {args.ref} and its data volumes", answer=args.ref, yes=args.yes)
     result = await delete(ctx, tenant, stack, delete_volumes=args.delete_volumes, wait=not args.no_wait)
     return _stack_result(args, result)
 
@@ -222,14 +262,51 @@ def _print_status(report: TenantStatus) -> None:
     for stack in report.stacks:
         if stack.last_error:
             output.say(f"last error of {stack.name}: {stack.last_error}")
+        if stack.kept_volumes:
+            output.say(f"volumes kept from {stack.name}: {', '.join(stack.kept_volumes)}")
+    if report.note:
+        output.say(f"note: {report.note}")
         for key, value in (stack.credentials or {}).items():
             output.say(f"credential {stack.name} {key}: {value}")
 
 
 async def _status(ctx: Context, args: argparse.Namespace) -> int:
+    if args.tenant is None:
+        if args.show_credentials:
+            raise InvalidInput(
+                "--show-credentials", "needs a tenant", advice="cfa status TENANT --show-credentials"
+            )
+        summary = await overview(ctx)
+        output.emit_json(summary) if args.json else _print_overview(summary)
+        return 0
     report = await status(ctx, args.tenant, show_credentials=args.show_credentials)
     output.emit_json(report) if args.json else _print_status(report)
     return 0
+
+
+def _print_overview(summary: Overview) -> None:
+    rows = [
+        [
+            t.slug,
+            t.plan,
+            t.status,
+            f"{t.stacks}/{t.stack_limit if t.stack_limit is not None else '?'}",
+            f"{t.cpus_reserved:g}",
+            f"{t.memory_reserved_mib} MiB",
+            ", ".join(f"{k} {v}" for k, v in sorted(t.by_status.items())) or "-",
+        ]
+        for t in summary.tenants
+    ]
+    output.table(rows, ["TENANT", "PLAN", "STATUS", "STACKS", "CPUS", "MEMORY", "BY STATUS"])
+    totals = ", ".join(f"{k} {v}" for k, v in sorted(summary.by_status.items())) or "no stacks"
+    output.say(f"\n{len(summary.tenants)} tenant(s); stacks: {totals}")
+    for tenant in summary.tenants:
+        if tenant.failing:
+            output.say(f"failing in {tenant.slug}: {', '.join(tenant.failing)} (cfa status {tenant.slug})")
+        if tenant.drifting:
+            output.say(f"drifting in {tenant.slug}: {', '.join(tenant.drifting)} (not in the desired state)")
+    for note in summary.notes:
+        output.say(f"note: {note}")
 
 
 async def _doctor(ctx: Context, args: argparse.Namespace) -> int:

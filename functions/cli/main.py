@@ -62,14 +62,37 @@ def build_parser() -> argparse.ArgumentParser:
     pb_sub.add_parser("status", parents=[common], help="where PocketBase is and whether it answers")
     pb_sub.add_parser("stop", parents=[common], help="stop the embedded PocketBase")
 
-    tenants = sub.add_parser("tenants", help="create and list tenants")
+    tenants = sub.add_parser("tenants", help="create, list, update, suspend, resume and delete tenants")
     tenants_sub = tenants.add_subparsers(dest="tenants_command", required=True, metavar="ACTION")
     create = tenants_sub.add_parser("create", parents=[common], help="create a tenant (idempotent)")
-    create.add_argument("slug")
+    create.add_argument("slug", help="the tenant's slug: 3-30 of a-z 0-9 -, starting with a letter")
     create.add_argument("--plan", required=True, help="starter, team, business or sovereign")
     create.add_argument("--name", help="display name (default: the slug)")
     create.add_argument("--max-stacks", type=int, help="stack limit (required for sovereign)")
     tenants_sub.add_parser("list", parents=[common], help="list tenants")
+    update = tenants_sub.add_parser(
+        "update",
+        parents=[common, locking],
+        help="change plan, name or stack limit; a plan change redeploys every stack under its limits",
+    )
+    update.add_argument("slug", help="the tenant's slug")
+    update.add_argument("--plan", help="the new plan (refused with nothing changed if the stacks do not fit)")
+    update.add_argument("--name", help="the new display name")
+    update.add_argument("--max-stacks", type=int, help="the new stack limit (sovereign)")
+    update.add_argument("--no-wait", action="store_true", help="do not wait for redeployed stacks")
+    for name, text in (
+        ("suspend", "stop every running stack of the tenant"),
+        ("resume", "start again the stacks the tenant's suspension stopped"),
+        ("delete", "delete every stack of the tenant and its Coolify project (volumes kept by default)"),
+    ):
+        tenant_action = tenants_sub.add_parser(name, parents=[common, locking], help=text)
+        tenant_action.add_argument("slug", help="the tenant's slug")
+        tenant_action.add_argument("--no-wait", action="store_true", help="do not wait for Coolify")
+        if name == "delete":
+            tenant_action.add_argument(
+                "--delete-volumes", action="store_true", help="also delete the stacks' data volumes"
+            )
+            tenant_action.add_argument("--yes", action="store_true", help="confirm without asking")
 
     provision = sub.add_parser(
         "provision", parents=[common, locking], help="create or update a stack, start it"
@@ -90,8 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--yes", action="store_true", help="confirm a change that removes a service or a volume"
     )
 
-    status = sub.add_parser("status", parents=[common], help="tenant, plan, stacks, live Coolify status")
-    status.add_argument("tenant")
+    status = sub.add_parser(
+        "status",
+        parents=[common],
+        help="a tenant's stacks with live Coolify status; without one, every tenant",
+    )
+    status.add_argument("tenant", nargs="?", help="the tenant's slug (omit it for an overview of all)")
     status.add_argument(
         "--show-credentials", action="store_true", help="show generated credentials (audited)"
     )
@@ -109,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     retention = delete.add_mutually_exclusive_group()
     retention.add_argument("--keep-volumes", action="store_true", help="keep the data volumes (the default)")
     retention.add_argument("--delete-volumes", action="store_true", help="also delete the data volumes")
+    delete.add_argument("--yes", action="store_true", help="confirm --delete-volumes without asking")
     delete.add_argument("--dry-run", action="store_true", help="show the Coolify calls; change nothing")
     delete.add_argument("--no-wait", action="store_true", help="do not wait until Coolify has removed it")
 

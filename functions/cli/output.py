@@ -10,6 +10,7 @@ from typing import Any, TextIO
 from pydantic import BaseModel
 
 from shared import redaction
+from shared.errors import InvalidInput
 
 
 def _plain(value: Any) -> Any:
@@ -47,6 +48,18 @@ def say(text: str, out: TextIO | None = None) -> None:
 def note(text: str) -> None:
     """A remark for the person at the terminal, on stderr, so that stdout stays the command's output."""
     print(f"cfa: {text}", file=sys.stderr)
+
+
+def confirm(action: str, *, answer: str, yes: bool) -> None:
+    """An irreversible ``action`` goes ahead with ``--yes``, or after a person at a terminal types
+    ``answer``; otherwise it is refused (InvalidInput, nothing changed)."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise InvalidInput("--yes", f"refusing to {action} without confirmation", advice="re-run with --yes")
+    print(f"This will {action}. Type {answer!r} to confirm: ", end="", file=sys.stderr, flush=True)
+    if sys.stdin.readline().strip() != answer:
+        raise InvalidInput("confirmation", "the answer did not match; nothing was changed")
 
 
 def dry_run_report(reason: str, calls: list[dict[str, Any]], compose_yaml: str | None = None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
 
 from functions.context import Context
 from functions.locks import acquire_tenant_lock
@@ -16,6 +17,10 @@ from shared.logging import get_logger
 from shared.naming import is_valid_name
 
 log = get_logger()
+
+# Tenants whose lock this task (and what it awaits) already holds: a tenant-wide operation holds it
+# once and runs the per-stack operations inside.
+_HELD: ContextVar[frozenset[str]] = ContextVar("held_tenant_locks", default=frozenset())
 
 
 def _name_or_blank(value: str | None) -> str:
@@ -55,10 +60,11 @@ async def locked(ctx: Context, tenant: str, operation: str) -> AsyncIterator[Non
     """Hold the tenant lock (unless this is a dry run, which writes nothing), refreshing its heartbeat;
     on the way out, release it while the operation's audit events are flushed.
 
-    Waits up to ``ctx.lock_wait`` seconds for a busy lock. If the heartbeat cannot be written for too
-    long (PocketBase down), the lock counts as lost: the block is cancelled and BusyError raised.
+    Re-entrant within one task. Waits up to ``ctx.lock_wait`` seconds for a busy lock. If the
+    heartbeat cannot be written for too long (PocketBase down), the lock counts as lost: the block is
+    cancelled and BusyError raised.
     """
-    if ctx.dry_run:
+    if ctx.dry_run or tenant in _HELD.get():
         yield
         return
     lock = await acquire_tenant_lock(
@@ -73,6 +79,7 @@ async def locked(ctx: Context, tenant: str, operation: str) -> AsyncIterator[Non
     task = asyncio.current_task()
     assert task is not None
     heartbeat = asyncio.create_task(lock.keep_alive(on_lost=task.cancel))
+    held = _HELD.set(_HELD.get() | {tenant})
     try:
         yield
     except asyncio.CancelledError:
@@ -84,6 +91,7 @@ async def locked(ctx: Context, tenant: str, operation: str) -> AsyncIterator[Non
             advice="check PocketBase, then re-run the same command (it is safe)",
         ) from None
     finally:
+        _HELD.reset(held)
         heartbeat.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await heartbeat

@@ -41,7 +41,9 @@ log = get_logger()
 
 class ProvisionRequest(BaseModel):
     """``params`` are merged over the stack's stored parameters: a re-run keeps what it does not give.
-    ``confirm``: allow a change that removes a service or a volume (``--yes``)."""
+    ``confirm``: allow a change that removes a service or a volume (``--yes``). ``start=False``
+    brings the compose and variables up to date without starting it or changing its desired state
+    (a suspended stack under a new plan)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -51,6 +53,7 @@ class ProvisionRequest(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     wait: bool = True
     confirm: bool = False
+    start: bool = True
 
 
 class ProvisionResult(BaseModel):
@@ -115,7 +118,7 @@ async def provision(
                 async with refusals_audited(ctx, "provision", request.tenant, request.stack):
                     checked = await _validate(ctx, request)
                     _confirmed(checked, request)
-                return await _apply(ctx, checked, wait=request.wait)
+                return await _apply(ctx, checked, wait=request.wait, start=request.start)
 
 
 def _stored_params(template: Template, existing: Stack | None) -> tuple[dict[str, Any], list[str]]:
@@ -134,8 +137,11 @@ async def _validate(ctx: Context, request: ProvisionRequest) -> _Plan:
     stack_name = validate_stack_name(request.stack or template.meta.default_stack_name)
     store = ctx.store
     tenant = await store.get_tenant(slug)
-    if tenant.status in ("suspended", "deleted"):
-        raise ConflictError(f"tenant {slug} is {tenant.status}", advice="reactivate the tenant first")
+    if tenant.status == "deleted" or (tenant.status == "suspended" and request.start):
+        raise ConflictError(
+            f"tenant {slug} is {tenant.status}",
+            advice=f"reactivate the tenant first: cfa tenants resume {slug}",
+        )
     plan = get_plan(tenant.plan, ctx.settings)
     check_template_allowed(plan, slug, template.name, template.meta.plan_minimum)
     stacks = await store.list_stacks(tenant)
@@ -267,9 +273,10 @@ def _changes(
     )
 
 
-async def _apply(ctx: Context, checked: _Plan, *, wait: bool) -> ProvisionResult:
+async def _apply(ctx: Context, checked: _Plan, *, wait: bool, start: bool) -> ProvisionResult:
     tenant = checked.tenant
-    stack = await _record_intent(ctx, checked)
+    stack = await _record_intent(ctx, checked, start=start)
+    seen: ServiceStatus | None = None
     try:
         secrets = await _secrets(ctx, checked, stack)
         project = await ensure_project(ctx, tenant)
@@ -279,18 +286,21 @@ async def _apply(ctx: Context, checked: _Plan, *, wait: bool) -> ProvisionResult
         )
         compose_changed = await _sync_compose(ctx, tenant, stack, checked.rendered, created)
         env_digest, envs_changed = await _sync_envs(ctx, tenant, stack, secrets, created)
-        seen = await _start(ctx, tenant, stack, created=created, restart=compose_changed or envs_changed)
-        # What Coolify now has is recorded with the transition; only an observation ends it.
-        stack = await ctx.store.update_stack(
-            stack,
-            status="provisioning",
-            transition_at=now_iso(),
-            fqdn=checked.rendered.fqdn or "",
-            compose_sha256=checked.rendered.sha256,
-            env_sha256=env_digest,
-            last_error="",
-        )
-        if not ctx.dry_run:
+        sent = {
+            "fqdn": checked.rendered.fqdn or "",
+            "compose_sha256": checked.rendered.sha256,
+            "env_sha256": env_digest,
+            "last_error": "",
+        }
+        if not start:  # up to date for its next start; nothing runs now
+            stack = await ctx.store.update_stack(stack, **sent)
+        else:
+            seen = await _start(ctx, tenant, stack, created=created, restart=compose_changed or envs_changed)
+            # What Coolify now has is recorded with the transition; only an observation ends it.
+            stack = await ctx.store.update_stack(
+                stack, status="provisioning", transition_at=now_iso(), **sent
+            )
+        if not ctx.dry_run and start:
             if seen is not None:  # nothing was queued: what Coolify just reported may settle it
                 stack = await settle(ctx, tenant, stack, seen, elapsed=0.0)
             if wait and stack.status in TRANSITIONAL:
@@ -316,21 +326,19 @@ async def _apply(ctx: Context, checked: _Plan, *, wait: bool) -> ProvisionResult
         calls=[call.masked() for call in ctx.recorder.calls] if ctx.recorder else [],
         compose_yaml=checked.rendered.compose_yaml,
     )
-    if not ctx.dry_run and stack.status not in TRANSITIONAL:
+    if not ctx.dry_run and start and stack.status not in TRANSITIONAL:
         raise_unless(
             stack, "running", retry=f"re-running `cfa provision` keeps waiting; cfa status {tenant.slug}"
         )
     return result
 
 
-async def _record_intent(ctx: Context, checked: _Plan) -> Stack:
+async def _record_intent(ctx: Context, checked: _Plan, *, start: bool) -> Stack:
     """Create or update the stack record (desired_state=running) before touching Coolify."""
     store, existing = ctx.store, checked.existing
-    fields = {
-        "template": checked.template.name,
-        "params": checked.params.public,
-        "desired_state": "running",
-    }
+    fields: dict[str, Any] = {"template": checked.template.name, "params": checked.params.public}
+    if start or existing is None:
+        fields["desired_state"] = "running"
     if existing is None:
         # A stack no earlier run recorded cannot have a service yet: its creation intent starts now.
         stack = await store.create_stack(

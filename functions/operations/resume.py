@@ -41,7 +41,7 @@ async def resume(ctx: Context, tenant: str, stack: str, *, wait: bool = True) ->
 async def _resume(ctx: Context, target: Target, *, wait: bool) -> Target:
     store, coolify = ctx.store, ctx.coolify
     tenant = target.tenant
-    stack = await store.update_stack(target.stack, desired_state="running")
+    stack = await store.update_stack(target.stack, desired_state="running", suspended_with_tenant=False)
     await store.audit("resume.requested", tenant=tenant.slug, stack=stack.name)
     started_now = await coolify.start_service(stack.coolify_service_uuid)
     log.info(

@@ -10,11 +10,12 @@ from pydantic import BaseModel, Field
 from functions.context import Context
 from functions.operations.common import locked, observe
 from functions.operations.settle import TRANSITIONS, deadline_seconds, decide, elapsed_since, settle
-from functions.records import Stack
+from functions.records import Stack, Tenant
 from shared.coolify.models import ServiceStatus
 from shared.errors import AuthError, BusyError, CfaError, ConfigurationError, NotFoundError
 from shared.naming import validate_slug
-from shared.plans import get_plan, stack_limit
+from shared.plans import Plan, get_plan, stack_limit
+from shared.reservations import reserved
 
 
 class StackStatus(BaseModel):
@@ -157,3 +158,118 @@ async def _credentials(ctx: Context, stack: Stack) -> dict[str, str]:
         return {}
     values = await ctx.store.get_secrets(stack)
     return {k: v for k, v in sorted(values.items()) if k in wanted}
+
+
+class TenantSummary(BaseModel):
+    slug: str
+    plan: str
+    status: str
+    stacks: int
+    stack_limit: int | None
+    by_status: dict[str, int]
+    cpus_reserved: float
+    memory_reserved_mib: int
+    failing: list[str] = Field(default_factory=list)
+    drifting: list[str] = Field(default_factory=list)
+
+
+class Overview(BaseModel):
+    tenants: list[TenantSummary]
+    coolify_reachable: bool
+    by_status: dict[str, int]
+    notes: list[str] = Field(default_factory=list)
+
+
+# Statuses that fit each desired state, transitions included; anything else is drift.
+_FITS = {
+    "running": {"running", "pending", "provisioning", "resuming"},
+    "suspended": {"suspended", "suspending"},
+    "deleted": {"deleted", "deleting"},
+}
+
+
+async def overview(ctx: Context) -> Overview:
+    """Every tenant: stacks by status, quota and reserved resources used, stacks failing or drifting
+    (recorded status not what is desired). Coolify is read once (``GET /services``); what it reports
+    is settled into the records as in :func:`status` (each tenant under a try-lock)."""
+    tenants = await ctx.store.list_tenants()
+    stacks = await ctx.store.list_all_stacks()
+    live: dict[str, ServiceStatus] | None = None
+    notes: list[str] = []
+    if not ctx.offline:
+        try:
+            live = {s.uuid: s.parsed_status for s in await ctx.coolify.list_services()}
+        except (ConfigurationError, AuthError):
+            raise
+        except CfaError as err:
+            notes.append(f"Coolify did not answer ({err.kind}): statuses are shown as recorded")
+    by_tenant: dict[str, list[Stack]] = {}
+    for stack in stacks:
+        by_tenant.setdefault(stack.tenant, []).append(stack)
+    summaries = []
+    for tenant in tenants:
+        own = by_tenant.get(tenant.id, [])
+        if live is not None and not ctx.dry_run:
+            own = await _settle_observed(ctx, tenant, own, live, notes)
+        summaries.append(_summary(ctx, tenant, own))
+    total: dict[str, int] = {}
+    for summary in summaries:
+        for key, count in summary.by_status.items():
+            total[key] = total.get(key, 0) + count
+    return Overview(tenants=summaries, coolify_reachable=live is not None, by_status=total, notes=notes)
+
+
+async def _settle_observed(
+    ctx: Context, tenant: Tenant, stacks: list[Stack], live: dict[str, ServiceStatus], notes: list[str]
+) -> list[Stack]:
+    def differs(stack: Stack) -> bool:
+        seen = live.get(stack.coolify_service_uuid)
+        return bool(stack.coolify_service_uuid) and _would_change(ctx, stack, seen, "", True)
+
+    if not any(differs(s) for s in stacks):
+        return stacks
+    try:
+        async with locked(ctx, tenant.slug, f"status {tenant.slug}"):
+            settled = {
+                s.id: await settle(ctx, tenant, s, live.get(s.coolify_service_uuid))
+                for s in await ctx.store.list_stacks(tenant)
+                if differs(s)
+            }
+    except BusyError:
+        notes.append(f"{tenant.slug}: another operation holds its lock; shown as recorded")
+        return stacks
+    return [settled.get(s.id, s) for s in stacks]
+
+
+def _summary(ctx: Context, tenant: Tenant, stacks: list[Stack]) -> TenantSummary:
+    try:
+        plan: Plan | None = get_plan(tenant.plan, ctx.settings)
+        limit: int | None = stack_limit(plan, tenant.max_stacks) if plan else None
+    except CfaError:
+        plan, limit = None, None
+    active = [s for s in stacks if s.active]
+    cpus, memory = 0.0, 0
+    for stack in active:
+        if plan is None:
+            break
+        try:
+            reservation = reserved(ctx.catalog.get(stack.template), plan, stack.params)
+        except CfaError:
+            continue
+        cpus += reservation.cpus
+        memory += reservation.memory_bytes // 2**20
+    by_status: dict[str, int] = {}
+    for stack in stacks:
+        by_status[stack.status] = by_status.get(stack.status, 0) + 1
+    return TenantSummary(
+        slug=tenant.slug,
+        plan=tenant.plan,
+        status=tenant.status or "active",
+        stacks=len(active),
+        stack_limit=limit,
+        by_status=by_status,
+        cpus_reserved=round(cpus, 2),
+        memory_reserved_mib=memory,
+        failing=[s.name for s in stacks if s.status in ("failed", "degraded")],
+        drifting=[s.name for s in stacks if s.status not in _FITS.get(s.desired_state, set())],
+    )

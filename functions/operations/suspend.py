@@ -21,20 +21,31 @@ from shared.logging import get_logger
 log = get_logger()
 
 
-async def suspend(ctx: Context, tenant: str, stack: str, *, wait: bool = True) -> StackResult:
+async def suspend(
+    ctx: Context, tenant: str, stack: str, *, wait: bool = True, with_tenant: bool = False
+) -> StackResult:
+    """``with_tenant``: the tenant is being suspended; the stack is marked to come back with it."""
+
     def check(target: Target) -> None:
         if target.stack.desired_state == "deleted":
             raise ConflictError(f"stack {tenant}/{stack} is being deleted", advice="nothing to suspend")
 
     return await run_on_stack(
-        ctx, "suspend", tenant, stack, lambda t: _suspend(ctx, t, wait=wait), check=check
+        ctx,
+        "suspend",
+        tenant,
+        stack,
+        lambda t: _suspend(ctx, t, wait=wait, with_tenant=with_tenant),
+        check=check,
     )
 
 
-async def _suspend(ctx: Context, target: Target, *, wait: bool) -> Target:
+async def _suspend(ctx: Context, target: Target, *, wait: bool, with_tenant: bool) -> Target:
     store, coolify = ctx.store, ctx.coolify
     tenant = target.tenant
-    stack = await store.update_stack(target.stack, desired_state="suspended")
+    stack = await store.update_stack(
+        target.stack, desired_state="suspended", suspended_with_tenant=with_tenant
+    )
     await store.audit("suspend.requested", tenant=tenant.slug, stack=stack.name)
     if not stack.coolify_service_uuid:
         # No service was ever created: nothing runs, so nothing has to stop.

@@ -141,6 +141,9 @@ def stacks_collection(tenants_id: str) -> Record:
             _date("transition_at"),
             _bool("delete_volumes"),
             _json("kept_volumes"),
+            # Suspended because its tenant was: resumed with the tenant (a stack suspended on its own
+            # stays suspended).
+            _bool("suspended_with_tenant"),
             *_autodates(),
         ],
         "indexes": ["CREATE UNIQUE INDEX idx_stacks_tenant_name ON stacks (tenant, name)"],

@@ -183,3 +183,74 @@ class TestRerunKeepsParameters:
         assert code == 0, err
         assert json.loads(out)["plan"]["services_removed"] == ["litellm"]
         assert service.compose is not None and "litellm:" not in service.compose.text
+
+
+class TestTenantLifecycle:
+    def test_plan_change_suspend_resume_and_delete_from_the_cli(
+        self, cfa: Cfa, served_coolify: tuple[FakeCoolify, str], pocketbase: PocketBaseServer
+    ) -> None:
+        """update --plan redeploys under the new limits; suspend/resume; delete asks for --yes."""
+        fake, url = served_coolify
+        cfa("pb", "migrate")
+        cfa("tenants", "create", "acme", "--plan", "starter")
+        assert cfa(*provision_args(), coolify=url)[0] == 0
+        (service,) = fake.state.services.values()
+
+        code, out, err = cfa("tenants", "update", "acme", "--plan", "team", "--json", coolify=url)
+        assert code == 0, err
+        result = json.loads(out)
+        assert (result["changed"], result["plan"], result["stacks"][0]["status"]) == (True, "team", "running")
+        assert service.compose is not None and "mem_limit: 384M" in service.compose.text
+
+        code, _, err = cfa("tenants", "update", "acme", "--plan", "gold", coolify=url)
+        assert code == 2 and "use one of" in err
+
+        assert cfa("tenants", "suspend", "acme", coolify=url)[0] == 0
+        assert service.status == "exited"
+        code, out, _ = cfa("tenants", "resume", "acme", coolify=url)
+        assert code == 0 and "tenant acme resumed (plan team, active)" in out
+        assert service.status == "running:healthy"
+
+        code, _, err = cfa("tenants", "delete", "acme", coolify=url)
+        assert code == 2 and "refusing to delete tenant acme" in err and "--yes" in err
+        code, _, err = cfa("delete", "acme/bot", "--delete-volumes", coolify=url)
+        assert code == 2 and "without confirmation" in err
+        assert fake.deletions == []
+        code, out, err = cfa("tenants", "delete", "acme", "--yes", coolify=url)
+        assert code == 0, err
+        assert fake.state.services == {} and [d.delete_volumes for d in fake.deletions] == [False]
+
+    def test_a_downgrade_that_does_not_fit_exits_4_with_nothing_changed(
+        self, cfa: Cfa, served_coolify: tuple[FakeCoolify, str]
+    ) -> None:
+        """team with three stacks → starter (2 stacks): refused, exit 4, the plan stays."""
+        _, url = served_coolify
+        cfa("pb", "migrate")
+        cfa("tenants", "create", "acme", "--plan", "team")
+        for name in ("one", "two", "six"):
+            args = provision_args()
+            args[args.index("bot")] = name
+            assert cfa(*args, coolify=url)[0] == 0
+        code, _, err = cfa("tenants", "update", "acme", "--plan", "starter", coolify=url)
+        assert code == 4 and "plan starter allows 2 stacks; tenant acme has 3" in err
+        assert json.loads(cfa("tenants", "list", "--json")[1])[0]["plan"] == "team"
+
+    def test_status_without_a_tenant_is_an_overview(
+        self, cfa: Cfa, served_coolify: tuple[FakeCoolify, str]
+    ) -> None:
+        """Every tenant with stack counts by status, quota and reserved resources; failing and drifting
+        stacks are named."""
+        fake, url = served_coolify
+        cfa("pb", "migrate")
+        cfa("tenants", "create", "acme", "--plan", "starter")
+        cfa("tenants", "create", "globex", "--plan", "team")
+        assert cfa(*provision_args(), coolify=url)[0] == 0
+        (service,) = fake.state.services.values()
+        fake.set_status(service.uuid, "exited")
+        code, out, err = cfa("status", coolify=url)
+        assert code == 0, err
+        assert "acme    starter  active  1/2     0.25  256 MiB  failed 1" in out
+        assert "globex  team     active  0/10    0     0 MiB    -" in out
+        assert "failing in acme: bot" in out and "drifting in acme: bot" in out
+        summary = json.loads(cfa("status", "--json", coolify=url)[1])
+        assert summary["by_status"] == {"failed": 1}
