@@ -79,6 +79,10 @@ class Settings(BaseSettings):
         default=300.0, gt=0, description="How long Coolify may take to remove a service (delete waits)."
     )
     poll_interval_seconds: float = Field(default=2.0, gt=0, description="Status polling interval.")
+    docker_url: str = Field(
+        default="unix:///var/run/docker.sock",
+        description="The Coolify host's Docker API, for cfa volumes (lists them, runs the copy container).",
+    )
     lock_stale_seconds: float = Field(
         default=60.0,
         ge=3,

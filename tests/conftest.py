@@ -13,7 +13,7 @@ import structlog
 from shared import redaction
 from shared.compose_loader import ComposeLoader, find_compose
 
-pytest_plugins = ["tests.pocketbase_fixture", "tests.fakes.fixtures"]
+pytest_plugins = ["tests.pocketbase_fixture", "tests.fakes.fixtures", "tests.docker_fixture"]
 
 # Where the machine's Compose v2 is (`make test` sets it from scripts/compose-v2): a tool, not a setting
 # of the developer's, so it survives the clean environment below.

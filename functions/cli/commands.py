@@ -21,6 +21,7 @@ from functions.operations.suspend import suspend
 from functions.operations.tenant_lifecycle import delete_tenant, resume_tenant, suspend_tenant, update_tenant
 from functions.operations.tenants import create_tenant, list_tenants
 from functions.operations.unlock import unlock
+from functions.operations.volumes import copy_volume, list_volumes
 from functions.progress import LogProgress, TerminalProgress
 from shared.catalog import Template
 from shared.compose_loader import find_compose
@@ -467,6 +468,31 @@ async def _unlock(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _volumes(ctx: Context, args: argparse.Namespace) -> int:
+    if args.volumes_command == "copy":
+        copied = await copy_volume(ctx, args.source, args.target, image=args.image)
+        output.emit_json(copied) if args.json else output.say(f"copied {copied.source} into {copied.target}")
+        return 0
+    found = await list_volumes(ctx, orphaned=args.orphaned)
+    if args.json:
+        output.emit_json(found)
+    else:
+        rows = [[v.name, v.tenant, v.stack, v.state, _size(v.size_bytes)] for v in found]
+        output.table(rows, ["VOLUME", "TENANT", "STACK", "STATE", "SIZE"])
+    return 0
+
+
+def _size(size: int | None) -> str:
+    if size is None:
+        return "?"
+    value, unit = float(size), "B"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            break
+        value /= 1024
+    return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+
+
 _HANDLERS = {
     "pb": _pb,
     "tenants": _tenants,
@@ -478,4 +504,5 @@ _HANDLERS = {
     "doctor": _doctor,
     "audit": _audit,
     "unlock": _unlock,
+    "volumes": _volumes,
 }

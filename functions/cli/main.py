@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from functions.cli import commands
+from functions.operations.volumes import COPY_IMAGE
 from shared import redaction
 from shared.errors import CfaError
 from shared.logging import configure_logging, get_logger
@@ -153,6 +154,23 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
 
     sub.add_parser("doctor", parents=[common], help="check Coolify, PocketBase, settings and templates")
+
+    volumes = sub.add_parser("volumes", help="the tenants' Docker volumes on the Coolify host")
+    volumes_sub = volumes.add_subparsers(dest="volumes_command", required=True, metavar="ACTION")
+    listing = volumes_sub.add_parser(
+        "list", parents=[common], help="volumes with tenant, stack, state and size"
+    )
+    listing.add_argument(
+        "--orphaned", action="store_true", help="only volumes kept by a delete that no service uses"
+    )
+    copy = volumes_sub.add_parser(
+        "copy",
+        parents=[common],
+        help="copy a kept volume into a stack's new one (see runbooks/kept-volumes.md)",
+    )
+    copy.add_argument("source", help="the kept volume (cfa volumes list --orphaned)")
+    copy.add_argument("target", help="the re-provisioned stack's volume (suspend the stack first)")
+    copy.add_argument("--image", default=COPY_IMAGE, help=f"an image with sh and cp (default {COPY_IMAGE})")
 
     unlock = sub.add_parser(
         "unlock", parents=[common], help="free a tenant's lock whose holder is gone (audited)"

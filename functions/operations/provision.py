@@ -351,7 +351,8 @@ async def _record_intent(ctx: Context, checked: _Plan, *, start: bool) -> Stack:
             }
         )
     else:
-        reset = {"delete_volumes": False, "kept_volumes": None} if not existing.active else {}
+        # kept_volumes stay: they name the data a re-provisioned stack may want back (cfa volumes).
+        reset = {"delete_volumes": False} if not existing.active else {}
         stack = await store.update_stack(existing, **fields, **reset)
     await store.audit(
         "provision.stack_recorded",
