@@ -11,7 +11,7 @@ import pytest
 from monitor.inspector import NUM_POOLS, DockerUnavailable, Inspector, bound_pools, docker_client_factory
 from tests.monitor.conftest import docker_url, unique
 from tests.monitor.containers import run
-from tests.monitor.support import TEST_LABEL
+from tests.monitor.support import RUN_ID, TEST_LABEL
 
 
 class Client:
@@ -62,7 +62,9 @@ def test_an_unreachable_daemon_is_a_retryable_error() -> None:
 @pytest.mark.docker
 def test_connections_to_the_daemon_stay_bounded_whatever_the_container_count(docker: Any) -> None:
     """Inspecting more containers than NUM_POOLS keeps at most NUM_POOLS connection pools open."""
-    ids = [run(docker, unique("cft-pool"), ["true"], labels={TEST_LABEL: "1"}, start=False) for _ in range(8)]
+    ids = [
+        run(docker, unique("cft-pool"), ["true"], labels={TEST_LABEL: RUN_ID}, start=False) for _ in range(8)
+    ]
     client = docker_client_factory(docker_url())()
     try:
         inspector = Inspector(lambda: client)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -20,8 +19,9 @@ import structlog
 from structlog.testing import capture_logs
 
 from monitor.service import Monitor
-from tests.monitor.conftest import docker_url, new_client, unique
-from tests.monitor.containers import run, tenant_labels, wait_exited
+from tests.monitor.conftest import docker_url, unique
+from tests.monitor.containers import run, run_labels, tenant_labels, wait_exited
+from tests.monitor.private_dockerd import PrivateDockerd
 from tests.monitor.support import (
     Sink,
     TcpToUnixForwarder,
@@ -341,36 +341,25 @@ def test_disk_threshold_pages_escalates_and_resolves(
     assert f"{RUNBOOKS}disk-pressure.md" in sink.messages()[0]["message"]
 
 
-DOCKER_PID_FILE = Path("/var/run/docker.pid")
-REPO = Path(__file__).resolve().parents[2]
-
-
-def restart_dockerd() -> None:
-    """SIGTERM the local dockerd, wait for it to exit, start it again with scripts/dockerd-up (same
-    flags; no --live-restore, so containers stop with it) and wait until it answers."""
-    pid = int(DOCKER_PID_FILE.read_text().strip())
-    os.kill(pid, signal.SIGTERM)
-    wait_until(lambda: not Path(f"/proc/{pid}").exists(), timeout=120, what="dockerd to exit")
-    subprocess.run(
-        [_tool("bash"), str(REPO / "scripts" / "dockerd-up")],
-        check=True,
-        capture_output=True,
-        start_new_session=True,
-        timeout=180,
-    )
-
-
 @pytest.fixture
-def restartable_dockerd(docker: Any) -> None:
-    if not DOCKER_PID_FILE.exists() or os.geteuid() != 0 or not docker_url().startswith("unix://"):
-        reason = "restarting dockerd needs root and the local daemon started by scripts/dockerd-up"
+def private_dockerd(docker: Any) -> Iterator[PrivateDockerd]:
+    """A dockerd of this test's own (the shared engine is never restarted); needs root, as in CI."""
+    if os.geteuid() != 0 or shutil.which("dockerd") is None:
+        reason = "a private dockerd needs root and the dockerd binary"
         if os.environ.get("CI"):
             pytest.fail(reason)
         pytest.skip(reason)
+    daemon = PrivateDockerd()
+    try:
+        daemon.start()
+        daemon.load_image_from(docker)
+        yield daemon
+    finally:
+        daemon.remove()
 
 
 def test_dockerd_restart_reconnects_reports_the_gap_once_and_catches_an_oom_in_it(
-    docker: Any, sink: Sink, tmp_path: Path, restartable_dockerd: None
+    sink: Sink, tmp_path: Path, private_dockerd: PrivateDockerd
 ) -> None:
     """After dockerd restarts, the monitor reconnects, reports one gap, and its re-check finds an OOM
     kill that happened while it was disconnected and that the daemon's replay buffer no longer holds."""
@@ -379,7 +368,7 @@ def test_dockerd_restart_reconnects_reports_the_gap_once_and_catches_an_oom_in_i
 
     def gated_client() -> Any:
         gate.wait()
-        return new_client()
+        return private_dockerd.client()
 
     name = unique("cft-gap-oom")
     with (
@@ -388,9 +377,10 @@ def test_dockerd_restart_reconnects_reports_the_gap_once_and_catches_an_oom_in_i
     ):
         wait_until(lambda: logged(logs, "monitor.stream_connected"), what="the first connection")
         gate.clear()
-        restart_dockerd()
+        private_dockerd.stop()
         wait_until(lambda: logged(logs, "monitor.stream_lost"), what="the stream loss")
-        api = new_client()
+        private_dockerd.start()
+        api = private_dockerd.client()
         oom = run(
             api,
             name,
@@ -401,7 +391,7 @@ def test_dockerd_restart_reconnects_reports_the_gap_once_and_catches_an_oom_in_i
         )
         assert wait_exited(api, oom)["OOMKilled"] is True
         for i in range(150):  # 300 volume events push the OOM's events out of the 256-event buffer
-            api.create_volume(f"cft-flood-{i}", labels={"cf.test": "1"})
+            api.create_volume(f"cft-flood-{i}", labels=run_labels())
             api.remove_volume(f"cft-flood-{i}")
         gate.set()
         wait_until(lambda: sink.matching("[WARNING] Monitor gap"), what="the gap notice")
@@ -425,7 +415,7 @@ def test_stack_volumes_over_the_plan_budget_page_a_volume_quota(
     directory = StaticDirectory(budgets=lambda template, plan: budgets.get((template, plan)))
     settings = settings_for(tmp_path, sink, monitor_volume_interval_seconds=0.5)
     volume = unique("cft-vol")
-    docker.create_volume(volume, labels={"cf.test": "1"})
+    docker.create_volume(volume, labels=run_labels())
     writer = unique("cft-writer")
     with capture_logs() as logs, running(Monitor(settings, directory=directory)) as monitor:
         container = run(
