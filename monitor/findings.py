@@ -57,12 +57,14 @@ Evidence = dict[str, str | int | float | None]
 class Finding(Fact):
     """A detector's conclusion about one subject.
 
-    ``firing=False`` means the condition is over (``reason`` says why). ``marker`` identifies one
+    ``firing=False`` means the condition is over (``reason`` says why); ``quiet`` ends it at once and
+    without a message (its subject is gone, which is not a recovery). ``marker`` identifies one
     occurrence (e.g. the time of a death) so that a later re-check does not report it again.
     """
 
     kind: Kind
     firing: bool = True
+    quiet: bool = False
     severity: Severity = Severity.CRITICAL
     attribution: Attribution
     subject: str

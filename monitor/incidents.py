@@ -177,15 +177,26 @@ class IncidentBook:
         current = self.store.get(fp)
         if finding.firing:
             return self._fire(fp, current, finding, now)
-        if current is None or current.state != "firing" or current.resolve_pending_since is not None:
+        if current is None or current.state != "firing":
             return []
         if finding.container_id and current.container_id and finding.container_id != current.container_id:
             return []  # about an older container of the same name
+        if finding.quiet:
+            self._close(current, finding.reason or "the subject is gone", now)
+            return []
+        if current.resolve_pending_since is not None:
+            return []
         return self._resolve(current, finding.reason or "the condition cleared", now)
 
-    def resolve(self, incident: Incident, reason: str, now: float) -> list[Notice]:
-        """Resolve a firing incident directly (container removed, recovered, …)."""
-        if incident.state != "firing" or incident.resolve_pending_since is not None:
+    def resolve(self, incident: Incident, reason: str, now: float, *, quiet: bool = False) -> list[Notice]:
+        """Resolve a firing incident directly (recovered, …); ``quiet``: at once and without a message
+        (its container is gone)."""
+        if incident.state != "firing":
+            return []
+        if quiet:
+            self._close(incident, reason, now)
+            return []
+        if incident.resolve_pending_since is not None:
             return []
         return self._resolve(incident, reason, now)
 

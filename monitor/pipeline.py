@@ -14,7 +14,7 @@ from typing import Protocol
 
 from monitor.attribution import Attribution, attribute
 from monitor.detectors import crash, crash_loop, health, oom
-from monitor.detectors.deaths import DeathCause, classify_death
+from monitor.detectors.deaths import DeathCause, classify_death, event_exit_code, stops_container
 from monitor.detectors.recheck import recheck
 from monitor.directory import StackDirectory
 from monitor.events import ContainerEventReceived
@@ -62,11 +62,17 @@ class EventHandler:
         return None if history is None else history.running
 
     async def _inspect(self, container_id: str) -> ContainerSnapshot | None:
+        snapshot, _gone = await self._inspect_or_gone(container_id)
+        return snapshot
+
+    async def _inspect_or_gone(self, container_id: str) -> tuple[ContainerSnapshot | None, bool]:
+        """The container's state, and whether Docker said it no longer exists (False when unreachable)."""
         try:
-            return await asyncio.to_thread(self.inspector.inspect, container_id)
+            snapshot = await asyncio.to_thread(self.inspector.inspect, container_id)
         except DockerUnavailable as err:
             log.warning("monitor.inspect_failed", container=container_id[:12], error=err.message)
-            return None
+            return None, False
+        return snapshot, snapshot is None
 
     async def handle(self, event: ContainerEventReceived) -> list[Finding]:
         history = self.history.touch(event.container_id, event.name)
@@ -74,8 +80,17 @@ class EventHandler:
         if verb == "start":
             history.running = True
             history.kill_intent_at = None
+            if history.snapshot is None:
+                history.labels = _labels_of(event)
             return []
-        if verb in ("kill", "stop", "restart"):
+        if verb == "kill":
+            known = history.labels if history.snapshot is not None or history.labels else None
+            stop_signal = history.snapshot.stop_signal if history.snapshot is not None else None
+            spoofable = known is None or "signal" in known
+            if stops_container(event.attributes.get("signal"), stop_signal=stop_signal, spoofable=spoofable):
+                history.kill_intent_at = event.time
+            return []
+        if verb in ("stop", "restart"):
             history.kill_intent_at = event.time
             return []
         if verb == "oom":
@@ -114,7 +129,7 @@ class EventHandler:
         return [found] if found is not None else []
 
     async def _died(self, event: ContainerEventReceived, history: ContainerHistory) -> list[Finding]:
-        snapshot = await self._inspect(event.container_id)
+        snapshot, gone = await self._inspect_or_gone(event.container_id)
         if snapshot is not None:
             history.remember(snapshot)
             history.judged_marker = snapshot.finished_marker
@@ -122,6 +137,7 @@ class EventHandler:
             history.running = False
         attribution = self.attribute(snapshot.labels if snapshot else (history.labels or event.attributes))
         settings = self.settings
+        exit_code = event_exit_code(event.attributes, history.labels or None) if gone else None
         cause = classify_death(
             snapshot,
             died_at=event.time,
@@ -129,13 +145,15 @@ class EventHandler:
             oom_at=history.pending_oom_at,
             intent_window=settings.intent_window,
             oom_window=settings.oom_confirm,
+            exit_code=exit_code,
         )
         history.last_death_at = event.time
         log.info(
             "monitor.container_died",
             container=event.name,
             cause=cause.value,
-            exit_code=snapshot.exit_code if snapshot and not snapshot.running else None,
+            exit_code=snapshot.exit_code if snapshot and not snapshot.running else exit_code,
+            removed=gone,
             tenant=attribution.tenant,
             stack=attribution.stack,
         )
@@ -155,7 +173,7 @@ class EventHandler:
             history.pending_oom_at = history.pending_oom_nano = None
             history.oom_kills.append(event.time)
             recent = sum(1 for t in history.oom_kills if event.time - t <= settings.loop_window)
-            snapshot = snapshot or _gone(event, history)
+            snapshot = snapshot or _gone(event, history, exit_code)
             findings.append(
                 oom.container_oom_killed(
                     snapshot,
@@ -183,6 +201,17 @@ class EventHandler:
             crashed = crash.crashed(snapshot, attribution, cause, occurred_at=event.time)
             if crashed is not None:
                 findings.append(crashed)
+        elif cause is DeathCause.CRASH and exit_code is not None:
+            findings.append(
+                crash.crashed_and_removed(
+                    name=event.name,
+                    container_id=event.container_id,
+                    image=event.attributes.get("image", ""),
+                    exit_code=exit_code,
+                    attribution=attribution,
+                    occurred_at=event.time,
+                )
+            )
         return findings
 
     async def pending_ooms(self, now: float) -> list[Finding]:
@@ -204,9 +233,12 @@ class EventHandler:
                 )
         return findings
 
-    async def recheck(self, *, since_ns: int | None, now: float) -> tuple[list[Finding], set[str]] | None:
+    async def recheck(
+        self, *, since_ns: int | None, now: float, found_by: str = "a re-check"
+    ) -> tuple[list[Finding], set[str]] | None:
         """Inspect every container: state-based findings, deaths after ``since_ns`` (None: none), and
-        removal findings for containers we knew that are gone. None when Docker is unreachable."""
+        removal findings for containers we knew that are gone. None when Docker is unreachable.
+        ``found_by`` tells a page of a death found this way how it was found."""
         try:
             snapshots = await asyncio.to_thread(self.inspector.snapshots)
         except DockerUnavailable as err:
@@ -231,6 +263,9 @@ class EventHandler:
                     since_ns=window_start,
                     now=now,
                     oom_window=self.settings.loop_window,
+                    kill_intent_at=history.kill_intent_at,
+                    intent_window=self.settings.intent_window,
+                    found_by=found_by,
                 )
             )
             if (
@@ -259,11 +294,12 @@ class EventHandler:
 
 
 def removed(name: str, container_id: str, attribution: Attribution) -> list[Finding]:
-    """A removed container ends every incident bound to it."""
+    """A removed container ends every incident bound to it, quietly: a removal is not a recovery."""
     return [
         Finding(
             kind=kind,
             firing=False,
+            quiet=True,
             attribution=attribution,
             subject=name,
             container_id=container_id,
@@ -273,14 +309,22 @@ def removed(name: str, container_id: str, attribution: Attribution) -> list[Find
     ]
 
 
-def _gone(event: ContainerEventReceived, history: ContainerHistory) -> ContainerSnapshot:
+def _labels_of(event: ContainerEventReceived) -> dict[str, str]:
+    """A ``start`` event's attributes are the container's labels plus ``image`` and ``name``."""
+    return {k: v for k, v in event.attributes.items() if k not in ("image", "name")}
+
+
+def _gone(
+    event: ContainerEventReceived, history: ContainerHistory, exit_code: int | None
+) -> ContainerSnapshot:
     """Stand-in state for a container removed before it could be inspected."""
     return ContainerSnapshot(
         container_id=event.container_id,
         name=event.name,
+        image=event.attributes.get("image", ""),
         labels=dict(history.labels or event.attributes),
         status="removed",
         running=False,
         oom_killed=True,
-        exit_code=0,
+        exit_code=exit_code or 0,
     )

@@ -7,6 +7,7 @@ It is the single writer of incident state; the service feeds it from one queue.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from monitor.attribution import HOST
 from monitor.detectors.disk import disk_pressure
@@ -137,7 +138,7 @@ class Processor:
 
     async def recheck(self, reason: str, *, since_ns: int | None) -> None:
         now = self.clock()
-        result = await self.handler.recheck(since_ns=since_ns, now=now)
+        result = await self.handler.recheck(since_ns=since_ns, now=now, found_by=_found_by(reason, since_ns))
         if result is None:
             return
         findings, present = result
@@ -148,7 +149,7 @@ class Processor:
         notices = []
         for incident in self.incidents.firing():
             if incident.container_id and incident.container_id not in present:
-                notices.extend(self.book.resolve(incident, "the container no longer exists", now))
+                notices.extend(self.book.resolve(incident, "the container no longer exists", now, quiet=True))
         if notices and self.dispatcher.submit(notices, now):
             self.wake()
         log.info("monitor.rechecked", reason=reason, containers=len(present), findings=len(findings))
@@ -226,6 +227,20 @@ class Processor:
                 notices.extend(self.book.resolve(incident, "the stack's volumes are gone", now))
         if notices and self.dispatcher.submit(notices, now):
             self.wake()
+
+
+def _found_by(reason: str, since_ns: int | None) -> str:
+    """How a death found by this re-check is described in its page."""
+    since = "" if since_ns is None else f" (deaths since {_utc(since_ns / 1e9)} judged without their events)"
+    return {
+        "start": "the re-check at the monitor's start",
+        "reconnect": "the re-check after the Docker event stream was lost",
+        "overflow": "the re-check after the monitor's event queue overflowed",
+    }.get(reason, "a periodic re-check") + since
+
+
+def _utc(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _earliest(*times: int | None) -> int | None:

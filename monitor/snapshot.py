@@ -46,6 +46,7 @@ class ContainerSnapshot(Fact):
     restart_count: int = 0
     restart_policy: str = ""
     restart_max: int = 0
+    stop_signal: str | None = None
     memory_limit_bytes: int = 0
     health_status: str | None = None
     health_output: str | None = None
@@ -77,6 +78,7 @@ class ContainerSnapshot(Fact):
             restart_count=int(data.get("RestartCount") or 0),
             restart_policy=str(policy.get("Name") or ""),
             restart_max=int(policy.get("MaximumRetryCount") or 0),
+            stop_signal=str(config.get("StopSignal") or "") or None,
             memory_limit_bytes=int(host.get("Memory") or 0),
             health_status=health.get("Status") or None,
             health_output=output[-_HEALTH_OUTPUT_LIMIT:] if output else None,

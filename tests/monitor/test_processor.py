@@ -98,15 +98,18 @@ async def test_an_oom_incident_resolves_once_the_container_has_run_for_the_recov
     assert rig.titles() == ["[RESOLVED] OOM killed — tenant acme / stack bot"]
 
 
-async def test_a_recheck_resolves_incidents_of_containers_that_vanished(rig: Rig) -> None:
-    """An incident bound to a container that no longer exists ends with the re-check."""
+async def test_a_recheck_ends_incidents_of_containers_that_vanished_without_a_message(rig: Rig) -> None:
+    """An incident bound to a container that no longer exists ends with the re-check; a removal is not a
+    recovery, so no "[RESOLVED]" is sent, and the record keeps why it ended."""
     rig.inspector.states[CID] = snapshot(exit_code=3)
     await rig.processor.handle(event("die", T0))
     assert rig.titles() == ["[CRITICAL] Container crashed — tenant acme / stack bot"]
     rig.inspector.states.clear()
     await rig.processor.handle(ReconcileRequested(reason="periodic"))
-    assert rig.titles() == ["[RESOLVED] Container crashed — tenant acme / stack bot"]
+    assert rig.titles() == []
     assert rig.store.firing() == []
+    [ended] = rig.store.all()
+    assert (ended.state, ended.resolve_reason) == ("resolved", "the container was removed")
 
 
 async def test_disk_measurements_open_and_close_a_host_incident(rig: Rig) -> None:
