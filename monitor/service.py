@@ -210,7 +210,11 @@ class Monitor:
                     )
                 )
             if self.mirror is not None:
-                tasks.append(asyncio.create_task(_every(5.0, self._mirror), name="monitor-mirror"))
+                tasks.append(
+                    asyncio.create_task(
+                        _every(settings.monitor_mirror_interval_seconds, self._mirror), name="monitor-mirror"
+                    )
+                )
             tasks.append(asyncio.create_task(_every(3600.0, self._housekeeping), name="monitor-housekeeping"))
             if settings.monitor_http_port:
                 server = StatusServer(

@@ -66,7 +66,9 @@ def test_a_silenced_page_is_held_and_sent_when_the_silence_ends(parts: Parts) ->
 
 def test_resolved_notices_only_follow_pages_that_were_sent(parts: Parts) -> None:
     """An incident never paged (its stack is being deleted) resolves without a message."""
-    parts.directory.replace([StackRecord(tenant="acme", stack="bot", desired_state="deleted")])
+    parts.directory.replace(
+        [StackRecord(tenant="acme", stack="bot", desired_state="deleted", status="deleted")]
+    )
     parts.dispatcher.submit(parts.book.apply(finding(), T0), T0)
     [incident] = parts.store.firing()
     assert parts.dispatcher.submit(parts.book.resolve(incident, "removed", T0 + 1), T0 + 1) == 0
