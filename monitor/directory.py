@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Protocol
 
-from monitor.events import Fact
+from monitor.values import Value
 from shared.logging import get_logger
 
 log = get_logger()
@@ -22,7 +22,7 @@ log = get_logger()
 STOPPED_STATUSES = frozenset({"suspended", "deleted"})
 
 
-class StackRecord(Fact):
+class StackRecord(Value):
     """One stack as the platform knows it: what was asked (``desired_state``) and what was last observed
     (``status``, and Coolify's own ``coolify_status`` such as ``running:healthy``)."""
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from monitor.events import Fact
 from monitor.findings import TITLES, Kind, Severity
 from monitor.incidents import Incident, Notice, NoticeType
 from monitor.units import human_duration
+from monitor.values import Value
 
 # Telegram's limit is 4096 characters per message; a summary lists at most this many items.
 MAX_BODY = 3900
@@ -19,7 +19,7 @@ MAX_SUMMARY_ITEMS = 25
 NOTIFY_TYPES = {"critical": "failure", "warning": "warning", "resolved": "success"}
 
 
-class NoticeItem(Fact):
+class NoticeItem(Value):
     """One rendered notice; the unit that grouping folds into summaries."""
 
     notice: NoticeType
@@ -31,7 +31,7 @@ class NoticeItem(Fact):
     incident_id: str
 
 
-class Message(Fact):
+class Message(Value):
     """What goes to Apprise."""
 
     title: str

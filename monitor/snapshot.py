@@ -9,7 +9,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor.events import Fact
+from monitor.values import Value
 
 _TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$")
 _HEALTH_OUTPUT_LIMIT = 600
@@ -29,7 +29,7 @@ def parse_docker_time(value: str | None) -> int | None:
     return int(seconds) * 1_000_000_000 + nanos
 
 
-class ContainerSnapshot(Fact):
+class ContainerSnapshot(Value):
     """The facts of one inspect call that the detectors use."""
 
     container_id: str

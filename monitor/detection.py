@@ -1,23 +1,33 @@
-"""The event handler: turns container events and re-checks into findings.
+"""Detection: every event that may reveal a problem becomes :class:`Detected` findings here.
 
-It keeps the per-container history the detectors need (operator intent, pending OOMs, deaths),
-inspects a container when an event needs its real state, and calls the pure detectors. It never
-decides about incidents or messages.
+Container events, the wait after an ``oom``, re-checks, disk and volume measurements, and the event
+stream's gaps. It keeps the per-container history the detectors need (operator intent, pending OOMs,
+deaths), inspects a container when an event needs its real state, and calls the pure detectors in
+:mod:`monitor.detectors`. It never reads incidents and never decides about messages.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from monitor.attribution import Attribution, attribute
 from monitor.detectors import crash, crash_loop, health, oom
 from monitor.detectors.deaths import DeathCause, classify_death, event_exit_code, stops_container
+from monitor.detectors.disk import disk_pressure
+from monitor.detectors.gap import stream_gap
 from monitor.detectors.recheck import recheck
+from monitor.detectors.volume import group_by_stack, volume_quota
 from monitor.directory import StackDirectory
-from monitor.events import ContainerEventReceived
+from monitor.events import (
+    ContainerEventReceived,
+    DiskUsageMeasured,
+    OomWaitEnded,
+    StreamConnected,
+    VolumesMeasured,
+)
 from monitor.findings import Finding, Kind
 from monitor.history import ContainerHistory, HistoryBook
 from monitor.inspector import DockerUnavailable
@@ -43,9 +53,28 @@ class DetectionSettings:
     oom_confirm: float = 1.0
     loop_threshold: int = 3
     loop_window: float = 600.0
+    disk_warning: float = 80.0
+    disk_critical: float = 90.0
+    clear_margin: float = 5.0
+    volume_warning: float = 90.0
+    volume_critical: float = 100.0
+    gap_report: float = 5.0
 
 
-class EventHandler:
+@dataclass
+class Detected:
+    """What one event revealed. ``wait`` asks the router to come back with an event after a delay
+    (the end of an OOM's wait for its ``die``). ``containers`` (after a re-check) and ``volume_stacks``
+    (after a volume measurement) list everything that exists now, so that incidents of what is gone can
+    end; None when the event does not say."""
+
+    findings: list[Finding] = field(default_factory=list)
+    wait: tuple[OomWaitEnded, float] | None = None
+    containers: set[str] | None = None
+    volume_stacks: set[tuple[str | None, str | None]] | None = None
+
+
+class Detection:
     def __init__(
         self, inspector: ContainerInspector, directory: StackDirectory, settings: DetectionSettings
     ) -> None:
@@ -74,7 +103,23 @@ class EventHandler:
             return None, False
         return snapshot, snapshot is None
 
-    async def handle(self, event: ContainerEventReceived) -> list[Finding]:
+    async def container_event(self, event: ContainerEventReceived) -> Detected:
+        if event.verb == "oom":
+            return self._oom(event)
+        return Detected(await self._container_event(event))
+
+    def _oom(self, event: ContainerEventReceived) -> Detected:
+        """Wait for a ``die`` (container killed) before judging; several ``oom`` events of one kill
+        share the first one's wait."""
+        history = self.history.touch(event.container_id, event.name)
+        if history.pending_oom_nano is not None:
+            return Detected()
+        history.pending_oom_at = event.time
+        history.pending_oom_nano = event.time_nano
+        wait = OomWaitEnded(container_id=event.container_id, oom_time_nano=event.time_nano)
+        return Detected(wait=(wait, self.settings.oom_confirm))
+
+    async def _container_event(self, event: ContainerEventReceived) -> list[Finding]:
         history = self.history.touch(event.container_id, event.name)
         verb = event.verb
         if verb == "start":
@@ -92,10 +137,6 @@ class EventHandler:
             return []
         if verb in ("stop", "restart"):
             history.kill_intent_at = event.time
-            return []
-        if verb == "oom":
-            history.pending_oom_at = event.time
-            history.pending_oom_nano = event.time_nano
             return []
         if verb == "die":
             return await self._died(event, history)
@@ -214,28 +255,69 @@ class EventHandler:
             )
         return findings
 
-    async def pending_ooms(self, now: float) -> list[Finding]:
-        """``oom`` events not followed by a ``die`` in time: a process inside was killed."""
+    async def oom_wait_ended(self, event: OomWaitEnded) -> Detected:
+        """No ``die`` came after the ``oom``: if the container still runs, a process inside was killed."""
+        history = self.history.get(event.container_id)
+        if history is None or history.pending_oom_nano != event.oom_time_nano:
+            return Detected()  # the die came (or the container is gone): judged there
+        history.pending_oom_at = history.pending_oom_nano = None
+        snapshot = await self._inspect(event.container_id)
+        if snapshot is None:
+            return Detected()
+        history.remember(snapshot)
+        if not snapshot.running:
+            return Detected()
+        history.oom_kills.append(event.oom_time_nano / 1e9)
+        attribution = self.attribute(snapshot.labels)
+        return Detected([oom.process_oom_killed(snapshot, attribution, oom_time_nano=event.oom_time_nano)])
+
+    def stream_connected(self, event: StreamConnected) -> Detected:
+        """A *re*connect after a long enough loss is a gap worth one warning."""
+        gap = stream_gap(event, threshold=self.settings.gap_report)
+        return Detected([gap] if gap is not None else [])
+
+    def disk(self, measured: DiskUsageMeasured, now: float) -> Detected:
+        """Level-triggered with hysteresis: firing at the warning level, over below warning - margin
+        (an "over" for a path with no incident changes nothing)."""
+        settings = self.settings
+        found = disk_pressure(
+            measured,
+            warning=settings.disk_warning,
+            critical=settings.disk_critical,
+            clear_margin=settings.clear_margin,
+            at=now,
+        )
+        return Detected([found] if found is not None else [])
+
+    def volumes(self, measured: VolumesMeasured, now: float) -> Detected:
+        """Each stack's volumes against its plan's budget; ``volume_stacks`` lists the stacks that still
+        have volumes (a stack whose volumes are gone ends its incident)."""
+        settings = self.settings
         findings: list[Finding] = []
-        for history in self.history.all():
-            if history.pending_oom_at is None or now - history.pending_oom_at < self.settings.oom_confirm:
-                continue
-            oom_nano = history.pending_oom_nano or int(history.pending_oom_at * 1e9)
-            history.pending_oom_at = history.pending_oom_nano = None
-            snapshot = await self._inspect(history.container_id)
-            if snapshot is None:
-                continue
-            history.remember(snapshot)
-            if snapshot.running:
-                history.oom_kills.append(oom_nano / 1e9)
-                findings.append(
-                    oom.process_oom_killed(snapshot, self.attribute(snapshot.labels), oom_time_nano=oom_nano)
-                )
-        return findings
+        stacks: set[tuple[str | None, str | None]] = set()
+        for usage in group_by_stack(measured, self.attribute):
+            attribution = usage.attribution
+            stacks.add((attribution.tenant, attribution.stack))
+            budget = (
+                self.directory.volume_budget(attribution.template, attribution.plan)
+                if attribution.template and attribution.plan
+                else None
+            )
+            found = volume_quota(
+                usage,
+                budget_bytes=budget,
+                warning=settings.volume_warning,
+                critical=settings.volume_critical,
+                clear_margin=settings.clear_margin,
+                at=now,
+            )
+            if found is not None:
+                findings.append(found)
+        return Detected(findings, volume_stacks=stacks)
 
     async def recheck(
         self, *, since_ns: int | None, now: float, found_by: str = "a re-check"
-    ) -> tuple[list[Finding], set[str]] | None:
+    ) -> Detected | None:
         """Inspect every container: state-based findings, deaths after ``since_ns`` (None: none), and
         removal findings for containers we knew that are gone. None when Docker is unreachable.
         ``found_by`` tells a page of a death found this way how it was found."""
@@ -290,7 +372,7 @@ class EventHandler:
                 self.history.forget(history.container_id)
                 findings.extend(removed(history.name, history.container_id, self.attribute(history.labels)))
         self.history.prune(now, self.settings.loop_window)
-        return findings, present
+        return Detected(findings, containers=present)
 
 
 def removed(name: str, container_id: str, attribution: Attribution) -> list[Finding]:
