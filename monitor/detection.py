@@ -125,8 +125,12 @@ class Detection:
         if verb == "start":
             history.running = True
             history.kill_intent_at = None
-            if history.snapshot is None:
-                history.labels = _labels_of(event)
+            history.labels = _labels_of(event)
+            # The configuration (restart policy, limits, image) lets a later death be judged from its
+            # die event alone, without waiting for inspect while the daemon cleans the container up.
+            snapshot = await self._inspect(event.container_id)
+            if snapshot is not None:
+                history.remember(snapshot)
             return []
         if verb == "kill":
             known = history.labels if history.snapshot is not None or history.labels else None
@@ -170,10 +174,13 @@ class Detection:
         return [found] if found is not None else []
 
     async def _died(self, event: ContainerEventReceived, history: ContainerHistory) -> list[Finding]:
-        snapshot, gone = await self._inspect_or_gone(event.container_id)
+        snapshot = _after_death(event, history)
+        gone = False
+        if snapshot is None:
+            snapshot, gone = await self._inspect_or_gone(event.container_id)
         if snapshot is not None:
             history.remember(snapshot)
-            history.judged_marker = snapshot.finished_marker
+            history.judged_until_ns = max(snapshot.finished_at_ns or 0, event.time_nano)
         else:
             history.running = False
         attribution = self.attribute(snapshot.labels if snapshot else (history.labels or event.attributes))
@@ -334,10 +341,14 @@ class Detection:
             before = history.snapshot
             history.remember(snapshot)
             attribution = self.attribute(snapshot.labels)
-            judged = history.judged_marker is not None and history.judged_marker == snapshot.finished_marker
+            judged = (
+                history.judged_until_ns is not None
+                and snapshot.finished_at_ns is not None
+                and snapshot.finished_at_ns <= history.judged_until_ns
+            )
             window_start = since_ns if since_ns is not None and not judged else None
-            if window_start is not None:
-                history.judged_marker = snapshot.finished_marker
+            if window_start is not None and snapshot.finished_at_ns is not None:
+                history.judged_until_ns = snapshot.finished_at_ns
             findings.extend(
                 recheck(
                     snapshot,
@@ -389,6 +400,29 @@ def removed(name: str, container_id: str, attribution: Attribution) -> list[Find
         )
         for kind in CONTAINER_KINDS
     ]
+
+
+def _after_death(event: ContainerEventReceived, history: ContainerHistory) -> ContainerSnapshot | None:
+    """The container's state after this death from its die event and the configuration inspected
+    when it started, or None when inspect must decide: no configuration of this run, an exit code a
+    label may have overwritten, or 137 without an ``oom`` event (OOMKilled is only in inspect)."""
+    cached = history.snapshot
+    if cached is None or cached.started_at_ns is None or cached.started_at_ns > event.time_nano:
+        return None
+    exit_code = event_exit_code(event.attributes, cached.labels)
+    if exit_code is None or (exit_code == 137 and history.pending_oom_at is None):
+        return None
+    return cached.model_copy(
+        update={
+            "status": "exited",
+            "running": False,
+            "restarting": False,
+            "oom_killed": False,
+            "exit_code": exit_code,
+            "finished_at_ns": event.time_nano,
+            "health_status": None,
+        }
+    )
 
 
 def _labels_of(event: ContainerEventReceived) -> dict[str, str]:

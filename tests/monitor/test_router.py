@@ -86,6 +86,7 @@ async def test_an_oom_incident_resolves_once_the_container_has_run_for_the_recov
     later = T0 + 1000 + 601  # the incident was last seen at the clock's T0 + 1000; recovery is 600 s
     await rig.router.handle(TimerFired(at=later))
     assert rig.titles() == [], "still exited: stays firing"
+    rig.inspector.states[CID] = snapshot(running=True, status="running", started_at_ns=int((T0 + 1) * 1e9))
     await rig.router.handle(event("start", T0 + 1))
     await rig.router.handle(TimerFired(at=later))
     assert rig.titles() == ["[RESOLVED] OOM killed — tenant acme / stack bot"]
