@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Literal
 
 from monitor.directory import StackDirectory
-from monitor.events import Fact
+from monitor.values import Value
 
 LABEL_MANAGED = "cf.managed"
 LABEL_TENANT = "cf.tenant"
@@ -34,7 +34,7 @@ def clean(value: str | None) -> str | None:
     return value or None
 
 
-class Attribution(Fact):
+class Attribution(Value):
     tenant: str | None = None
     stack: str | None = None
     template: str | None = None

@@ -218,8 +218,7 @@ async def _run(settings: Settings) -> int:
     mirror: Any = None
     if settings.pocketbase_url and settings.pocketbase_email and settings.pocketbase_password:
         from monitor.directory import catalog_budgets
-        from monitor.pb_directory import PocketBaseDirectory
-        from monitor.pb_mirror import IncidentMirror
+        from monitor.pocketbase import IncidentMirror, PocketBaseDirectory
         from shared.pocketbase.client import PocketBase
 
         pb = PocketBase(str(settings.pocketbase_url), settings.pocketbase_email, settings.pocketbase_password)

@@ -1,7 +1,7 @@
 """What the monitor needs to know about stacks: who owns a compose project, desired state, budgets.
 
 The monitor codes against :class:`StackDirectory`. :class:`StaticDirectory` is the in-process
-implementation (used when PocketBase is not configured, and in tests); :mod:`monitor.pb_directory`
+implementation (used when PocketBase is not configured, and in tests); :mod:`monitor.pocketbase`
 reads the PocketBase ``tenants`` and ``stacks`` records. Lookups are synchronous and answer from
 memory, so attribution never waits on the network; ``refresh`` re-reads the source.
 """
@@ -12,22 +12,27 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Protocol
 
-from monitor.events import Fact
+from monitor.values import Value
 from shared.logging import get_logger
 
 log = get_logger()
 
-SUPPRESSED_STATES = frozenset({"suspended", "deleted"})
+# Observed stack statuses whose containers are really stopped or gone. Transitional ones (suspending,
+# deleting) and a desired state alone never count: a failed suspend leaves a stack running.
+STOPPED_STATUSES = frozenset({"suspended", "deleted"})
 
 
-class StackRecord(Fact):
-    """One stack as the platform knows it."""
+class StackRecord(Value):
+    """One stack as the platform knows it: what was asked (``desired_state``) and what was last observed
+    (``status``, and Coolify's own ``coolify_status`` such as ``running:healthy``)."""
 
     tenant: str
     stack: str
     template: str | None = None
     plan: str | None = None
     desired_state: str = "running"
+    status: str = "running"
+    coolify_status: str | None = None
     service_uuid: str | None = None
 
 

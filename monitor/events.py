@@ -1,23 +1,24 @@
-"""Facts the monitor reacts to: frozen models named in the past tense.
+"""The events the monitor reacts to: a closed set of frozen models named as past-tense facts.
 
-Everything that reaches the processing loop is one of these; the event reader, the timers and the
-probes only ever *produce* them, and only the processing loop acts on them, one at a time.
+Everything that reaches the processing loop is one of :data:`MonitorEvent`; the event reader, the
+timers and the probes only ever *produce* them, and only the router (:mod:`monitor.router`) acts on
+them, one at a time, with a ``match`` that mypy checks for exhaustiveness.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
-from pydantic import BaseModel, ConfigDict
+from monitor.values import Value
 
 HEALTH_PREFIX = "health_status: "
 
 
-class Fact(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class Event(Value):
+    """Base of the events; only the members of :data:`MonitorEvent` derive from it."""
 
 
-class ContainerEventReceived(Fact):
+class ContainerEventReceived(Event):
     """One container event exactly as the Docker daemon sent it.
 
     ``attributes`` holds every container label merged *over* the per-action attributes, so
@@ -70,7 +71,7 @@ class ContainerEventReceived(Fact):
         return None
 
 
-class StreamConnected(Fact):
+class StreamConnected(Event):
     """The event stream is (re)established. ``lost_at`` is when the previous one was lost (None: first)."""
 
     at: float
@@ -82,22 +83,22 @@ class StreamConnected(Fact):
         return None if self.lost_at is None else max(0.0, self.at - self.lost_at)
 
 
-class StreamLost(Fact):
+class StreamLost(Event):
     """The event stream ended (daemon gone, socket closed, hung stream closed by the watchdog)."""
 
     at: float
     reason: str
 
 
-class ReconcileRequested(Fact):
-    """Re-check the real state of every container; deaths after ``since_ns`` are judged too (None:
-    state only, because the event stream saw every death)."""
+class RecheckRequested(Event):
+    """A re-check of every container's real state is due; deaths after ``since_ns`` are judged too
+    (None: state only, because the event stream saw every death)."""
 
     reason: str
     since_ns: int | None = None
 
 
-class DiskUsageMeasured(Fact):
+class DiskUsageMeasured(Event):
     """One host filesystem measured with statvfs; ``free_bytes`` is what non-root may still use."""
 
     path: str
@@ -112,7 +113,7 @@ class DiskUsageMeasured(Fact):
         return 100.0 * self.used_bytes / usable if usable else 0.0
 
 
-class VolumeMeasured(Fact):
+class VolumeMeasured(Value):
     """One Docker volume's size from ``/system/df`` (``size_bytes`` is -1 for non-local drivers)."""
 
     name: str
@@ -121,7 +122,32 @@ class VolumeMeasured(Fact):
     container_labels: list[dict[str, str]]
 
 
-class VolumesMeasured(Fact):
+class VolumesMeasured(Event):
     """All volumes measured in one ``/system/df`` call."""
 
     volumes: list[VolumeMeasured]
+
+
+class TimerFired(Event):
+    """The periodic tick: holds, repeats, grouping windows, recoveries."""
+
+    at: float
+
+
+class OomWaitEnded(Event):
+    """The wait for a ``die`` after the ``oom`` of ``container_id`` at ``oom_time_nano`` is over."""
+
+    container_id: str
+    oom_time_nano: int
+
+
+MonitorEvent: TypeAlias = (
+    ContainerEventReceived
+    | StreamConnected
+    | StreamLost
+    | RecheckRequested
+    | TimerFired
+    | OomWaitEnded
+    | DiskUsageMeasured
+    | VolumesMeasured
+)

@@ -11,7 +11,7 @@ from enum import StrEnum
 from pydantic import Field
 
 from monitor.attribution import Attribution
-from monitor.events import Fact
+from monitor.values import Value
 
 
 class Kind(StrEnum):
@@ -38,8 +38,6 @@ TITLES: dict[Kind, str] = {
 
 # Container-bound kinds that are resolved by time (no "recovered" event exists for them).
 RECOVERY_KINDS = frozenset({Kind.OOM_KILLED, Kind.CONTAINER_CRASHED, Kind.CRASH_LOOP})
-# Kinds whose end is not worth a message of its own.
-SILENT_RESOLVE_KINDS = frozenset({Kind.MONITOR_GAP})
 
 
 class Severity(StrEnum):
@@ -54,15 +52,17 @@ class Severity(StrEnum):
 Evidence = dict[str, str | int | float | None]
 
 
-class Finding(Fact):
+class Finding(Value):
     """A detector's conclusion about one subject.
 
-    ``firing=False`` means the condition is over (``reason`` says why). ``marker`` identifies one
+    ``firing=False`` means the condition is over (``reason`` says why); ``quiet`` ends it at once and
+    without a message (its subject is gone, which is not a recovery). ``marker`` identifies one
     occurrence (e.g. the time of a death) so that a later re-check does not report it again.
     """
 
     kind: Kind
     firing: bool = True
+    quiet: bool = False
     severity: Severity = Severity.CRITICAL
     attribution: Attribution
     subject: str

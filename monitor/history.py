@@ -25,7 +25,8 @@ class ContainerHistory:
     oom_kills: deque[float] = field(default_factory=lambda: deque(maxlen=256))
     snapshot: ContainerSnapshot | None = None
     last_death_at: float | None = None
-    judged_marker: str | None = None
+    # Deaths that finished at or before this time were judged (by their die event or a re-check).
+    judged_until_ns: int | None = None
 
     def remember(self, snapshot: ContainerSnapshot) -> None:
         self.snapshot = snapshot

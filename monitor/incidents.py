@@ -7,7 +7,10 @@ sends anything itself. Rules:
 - a finding whose ``marker`` the incident already carries is an occurrence seen before (a replayed
   event, a re-check after a restart) and changes nothing;
 - a resolve is *held* for ``resolve_hold`` seconds; firing again meanwhile cancels it silently (flaps);
-- an incident firing ``repeat_interval`` after its last page is paged again.
+- an incident firing ``repeat_interval`` after its last page is paged again;
+- time ends what has no "recovered" event: an OOM, crash or crash-loop incident once its container has
+  run ``recovery`` seconds without another occurrence, a gap once the stream has been up that long;
+- an incident whose container or volumes no longer exist ends at once and quietly (no message).
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from typing import Literal
 from pydantic import Field
 
 from monitor.attribution import Attribution
-from monitor.events import Fact
-from monitor.findings import Evidence, Finding, Kind, Severity, fingerprint
+from monitor.findings import RECOVERY_KINDS, Evidence, Finding, Kind, Severity, fingerprint
 from monitor.store import Database
+from monitor.units import human_duration
+from monitor.values import Value
 from shared.logging import get_logger
 
 log = get_logger()
@@ -31,7 +35,7 @@ State = Literal["firing", "resolved"]
 NoticeType = Literal["firing", "repeat", "escalated", "resolved"]
 
 
-class Incident(Fact):
+class Incident(Value):
     id: str
     fingerprint: str
     kind: Kind
@@ -67,7 +71,7 @@ class Incident(Fact):
         )
 
 
-class Notice(Fact):
+class Notice(Value):
     """Something about an incident that may deserve a message (policy and grouping decide)."""
 
     type: NoticeType
@@ -108,6 +112,16 @@ class IncidentStore:
             tuple(values[c] for c in _COLUMNS),
         )
         return incident
+
+    def mark_paged(self, incident: Incident, now: float) -> Incident:
+        return self.save(
+            incident.model_copy(
+                update={"notified_at": now, "notifications": incident.notifications + 1, "suppressed": None}
+            )
+        )
+
+    def mark_suppressed(self, incident: Incident, reason: str) -> Incident:
+        return self.save(incident.model_copy(update={"suppressed": reason}))
 
     def mark_mirrored(self, incident: Incident) -> None:
         """Record that ``incident`` (this revision) is mirrored; a newer revision stays pending."""
@@ -161,31 +175,47 @@ class IncidentBook:
         host: str,
         resolve_hold: float,
         repeat_interval: float,
+        recovery: float = 600.0,
         new_id: Callable[[], str] = lambda: secrets.token_hex(6),
     ) -> None:
         self.store = store
         self.host = host
         self.resolve_hold = resolve_hold
         self.repeat_interval = repeat_interval
+        self.recovery = recovery
         self._new_id = new_id
 
     def fingerprint_of(self, finding: Finding) -> str:
         return fingerprint(self.host, finding.attribution, finding.subject, finding.kind)
+
+    def apply_all(self, findings: list[Finding], now: float) -> list[Notice]:
+        return [notice for finding in findings for notice in self.apply(finding, now)]
 
     def apply(self, finding: Finding, now: float) -> list[Notice]:
         fp = self.fingerprint_of(finding)
         current = self.store.get(fp)
         if finding.firing:
             return self._fire(fp, current, finding, now)
-        if current is None or current.state != "firing" or current.resolve_pending_since is not None:
+        if current is None or current.state != "firing":
             return []
         if finding.container_id and current.container_id and finding.container_id != current.container_id:
             return []  # about an older container of the same name
+        if finding.quiet:
+            self._close(current, finding.reason or "the subject is gone", now)
+            return []
+        if current.resolve_pending_since is not None:
+            return []
         return self._resolve(current, finding.reason or "the condition cleared", now)
 
-    def resolve(self, incident: Incident, reason: str, now: float) -> list[Notice]:
-        """Resolve a firing incident directly (container removed, recovered, …)."""
-        if incident.state != "firing" or incident.resolve_pending_since is not None:
+    def resolve(self, incident: Incident, reason: str, now: float, *, quiet: bool = False) -> list[Notice]:
+        """Resolve a firing incident directly (recovered, …); ``quiet``: at once and without a message
+        (its container is gone)."""
+        if incident.state != "firing":
+            return []
+        if quiet:
+            self._close(incident, reason, now)
+            return []
+        if incident.resolve_pending_since is not None:
             return []
         return self._resolve(incident, reason, now)
 
@@ -277,10 +307,41 @@ class IncidentBook:
         )
         return Notice(type="resolved", incident=closed)
 
-    def due(self, now: float) -> list[Notice]:
-        """Matured resolves, repeats, and pages that were held back (suppressed) until now."""
+    def close_absent(
+        self,
+        *,
+        containers: set[str] | None = None,
+        volume_stacks: set[tuple[str | None, str | None]] | None = None,
+        now: float,
+    ) -> None:
+        """End, quietly, the incidents of containers (or stacks' volumes) that no longer exist."""
+        for incident in self.store.firing():
+            if containers is not None and incident.container_id and incident.container_id not in containers:
+                self.resolve(incident, "the container was removed", now, quiet=True)
+            elif (
+                volume_stacks is not None
+                and incident.kind is Kind.VOLUME_QUOTA
+                and (incident.tenant, incident.stack) not in volume_stacks
+            ):
+                self.resolve(incident, "the stack's volumes are gone", now, quiet=True)
+
+    def due(self, now: float, *, is_running: Callable[[str], bool | None], stream_up: bool) -> list[Notice]:
+        """Matured resolves, repeats, pages held back (suppressed) until now, and what time ends:
+        recovered containers (``is_running``: the detection side's knowledge) and a stable stream."""
         notices: list[Notice] = []
         for incident in self.store.firing():
+            quiet_for = now - incident.last_seen_at
+            if incident.resolve_pending_since is None and quiet_for >= self.recovery:
+                if incident.kind in RECOVERY_KINDS and incident.container_id:
+                    if is_running(incident.container_id):
+                        reason = (
+                            f"the container has run for {human_duration(self.recovery)} without dying again"
+                        )
+                        notices.extend(self._resolve(incident, reason, now))
+                        continue
+                elif incident.kind is Kind.MONITOR_GAP and stream_up:
+                    self.resolve(incident, "the event stream is stable again", now, quiet=True)
+                    continue
             if incident.resolve_pending_since is not None:
                 if now - incident.resolve_pending_since >= self.resolve_hold:
                     notices.append(

@@ -108,26 +108,8 @@ class Inspector:
         return found
 
     def volumes(self) -> VolumesMeasured:
-        """Volume sizes from ``/system/df`` (API 1.41 shape), with the labels of containers using them."""
-        data = self._call(lambda c: c.df())
-        users: dict[str, list[dict[str, str]]] = {}
-        for container in data.get("Containers") or []:
-            labels = {str(k): str(v) for k, v in (container.get("Labels") or {}).items()}
-            for mount in container.get("Mounts") or []:
-                if mount.get("Type") == "volume" and mount.get("Name"):
-                    users.setdefault(str(mount["Name"]), []).append(labels)
-        volumes = []
-        for volume in data.get("Volumes") or []:
-            usage = volume.get("UsageData") or {}
-            volumes.append(
-                VolumeMeasured(
-                    name=str(volume.get("Name")),
-                    size_bytes=int(usage.get("Size", -1)),
-                    labels={str(k): str(v) for k, v in (volume.get("Labels") or {}).items()},
-                    container_labels=users.get(str(volume.get("Name")), []),
-                )
-            )
-        return VolumesMeasured(volumes=volumes)
+        """Volume sizes from ``/system/df``, with the labels of the containers using them."""
+        return parse_system_df(self._call(system_df))
 
     def close(self) -> None:
         with self._lock:
@@ -135,3 +117,57 @@ class Inspector:
         if client is not None:
             with contextlib.suppress(Exception):  # closing a broken client
                 client.close()
+
+
+# API 1.52 (Engine 29) added the per-kind ``*DiskUsage`` objects, whose ``Items`` need ``verbose=1``;
+# API 1.53 dropped the legacy top-level ``Volumes`` and ``Containers`` lists.
+DISK_USAGE_API = (1, 52)
+
+
+def system_df(client: Any) -> dict[str, Any]:
+    """``GET /system/df`` in the daemon's current shape: only volumes and containers, with their items,
+    from API 1.52 on; the legacy call (everything, legacy lists) before it."""
+    if _api_version(client) < DISK_USAGE_API:
+        return dict(client.df())
+    params = {"type": ["volume", "container"], "verbose": 1}
+    return dict(client._result(client._get(client._url("/system/df"), params=params), True))
+
+
+def _api_version(client: Any) -> tuple[int, int]:
+    try:
+        major, minor = str(client.api_version).split(".")[:2]
+        return int(major), int(minor)
+    except (AttributeError, ValueError):
+        return (1, 0)
+
+
+def parse_system_df(data: dict[str, Any]) -> VolumesMeasured:
+    """Both shapes of ``/system/df``: ``VolumesDiskUsage.Items`` / ``ContainersDiskUsage.Items`` (API ≥ 1.52)
+    or the legacy ``Volumes`` / ``Containers`` lists; the current one wins when both are present."""
+    containers = _items(data, "ContainersDiskUsage", "Containers")
+    volumes = _items(data, "VolumesDiskUsage", "Volumes")
+    users: dict[str, list[dict[str, str]]] = {}
+    for container in containers:
+        labels = {str(k): str(v) for k, v in (container.get("Labels") or {}).items()}
+        for mount in container.get("Mounts") or []:
+            if mount.get("Type") == "volume" and mount.get("Name"):
+                users.setdefault(str(mount["Name"]), []).append(labels)
+    measured = []
+    for volume in volumes:
+        usage = volume.get("UsageData") or {}
+        measured.append(
+            VolumeMeasured(
+                name=str(volume.get("Name")),
+                size_bytes=int(usage.get("Size", -1)),
+                labels={str(k): str(v) for k, v in (volume.get("Labels") or {}).items()},
+                container_labels=users.get(str(volume.get("Name")), []),
+            )
+        )
+    return VolumesMeasured(volumes=measured)
+
+
+def _items(data: dict[str, Any], current: str, legacy: str) -> list[dict[str, Any]]:
+    usage = data.get(current)
+    if isinstance(usage, dict) and usage.get("Items") is not None:
+        return list(usage["Items"])
+    return list(data.get(legacy) or [])

@@ -7,20 +7,23 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from monitor.events import Fact
 from monitor.findings import TITLES, Kind, Severity
 from monitor.incidents import Incident, Notice, NoticeType
 from monitor.units import human_duration
+from monitor.values import Value
 
 # Telegram's limit is 4096 characters per message; a summary lists at most this many items.
 MAX_BODY = 3900
 MAX_SUMMARY_ITEMS = 25
+# One line of evidence per summary item: enough to triage, short enough for 25 items in one message.
+MAX_EVIDENCE_LINE = 100
 
 NOTIFY_TYPES = {"critical": "failure", "warning": "warning", "resolved": "success"}
 
 
-class NoticeItem(Fact):
-    """One rendered notice; the unit that grouping folds into summaries."""
+class NoticeItem(Value):
+    """One rendered notice; the unit that grouping folds into summaries. ``evidence`` is its one line
+    of facts that a summary keeps (exit code, image, check output …)."""
 
     notice: NoticeType
     kind: Kind
@@ -29,9 +32,10 @@ class NoticeItem(Fact):
     title: str
     body: str
     incident_id: str
+    evidence: str = ""
 
 
-class Message(Fact):
+class Message(Value):
     """What goes to Apprise."""
 
     title: str
@@ -64,6 +68,17 @@ def _context(incident: Incident) -> str:
     extra.append(f"plan {incident.plan}" if incident.plan else None)
     shown = [e for e in extra if e]
     return f" ({', '.join(shown)})" if shown else ""
+
+
+def evidence_line(incident: Incident) -> str:
+    """The incident's evidence on one line (the container name is already in the title's context)."""
+    facts = [
+        f"{key} {' '.join(str(value).split())}"
+        for key, value in incident.evidence.items()
+        if value not in (None, "") and key != "container"
+    ]
+    line = "; ".join(facts)
+    return line if len(line) <= MAX_EVIDENCE_LINE else line[: MAX_EVIDENCE_LINE - 1] + "…"
 
 
 def render_item(notice: Notice, *, runbook_base: str, now: float) -> NoticeItem:
@@ -106,6 +121,9 @@ def render_item(notice: Notice, *, runbook_base: str, now: float) -> NoticeItem:
         title=title,
         body=body,
         incident_id=incident.id,
+        evidence=f"{incident.subject}: {incident.resolve_reason or 'the condition cleared'}"
+        if notice.type == "resolved"
+        else f"{incident.subject}: {evidence_line(incident)}".rstrip(": "),
     )
 
 
@@ -133,12 +151,21 @@ def render(items: list[NoticeItem], *, host: str, window: float, runbook_base: s
         f"These arrived within {human_duration(window)} of the previous message and are grouped here:",
         "",
     ]
+    shown = 0
+    used = sum(len(line) + 1 for line in lines)
+    reserve = 120  # room for the "… and N more" line
     for item in items[:MAX_SUMMARY_ITEMS]:
-        lines.append(f"• {item.title} (incident {item.incident_id})")
-        lines.append(f"  Runbook: {runbook_url(runbook_base, item.kind)}")
-    if len(items) > MAX_SUMMARY_ITEMS:
-        lines.append(f"… and {len(items) - MAX_SUMMARY_ITEMS} more: run `cfa monitor incidents` on {host}.")
+        block = [f"• {item.title} (incident {item.incident_id})"]
+        if item.evidence:
+            block.append(f"  {item.evidence}")
+        block.append(f"  Runbook: {runbook_url(runbook_base, item.kind)}")
+        size = sum(len(line) + 1 for line in block)
+        if used + size + reserve > MAX_BODY:
+            break
+        lines.extend(block)
+        used += size
+        shown += 1
+    if len(items) > shown:
+        lines.append(f"… and {len(items) - shown} more: run `cfa monitor incidents` on {host}.")
     body = "\n".join(lines)
-    if len(body) > MAX_BODY:
-        body = body[: MAX_BODY - 1] + "…"
     return Message(title=title, body=body, tag=tag, notify_type=NOTIFY_TYPES[tag], items=items)

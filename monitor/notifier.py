@@ -16,8 +16,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from monitor.events import Fact
 from monitor.messages import Message
+from monitor.values import Value
 from shared import redaction
 from shared.errors import ConfigurationError
 from shared.settings import Settings
@@ -80,7 +80,7 @@ class DeliveryStatus(StrEnum):
     UNROUTED = "unrouted"  # no configured service takes this tag: nothing to retry
 
 
-class DeliveryOutcome(Fact):
+class DeliveryOutcome(Value):
     status: DeliveryStatus
     detail: str = ""
 

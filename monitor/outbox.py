@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 
-from monitor.events import Fact
 from monitor.messages import Message, NoticeItem
 from monitor.store import Database
+from monitor.values import Value
 
 
-class OutboxRow(Fact):
+class OutboxRow(Value):
     id: int
     created_at: float
     attempts: int

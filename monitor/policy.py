@@ -1,10 +1,15 @@
-"""Whether a page may go out now: silences, and stacks an operator is suspending or deleting."""
+"""Whether a page may go out now: silences, and stacks that are really stopped (suspended or deleted).
+
+Suppression follows the stack's observed ``status``, never its desired state: after a failed suspend
+(e.g. a bad Coolify token) the stack is *desired* suspended but still running, and must stay watched.
+Kills and stops during a suspend are operator intent anyway (no page).
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from monitor.directory import SUPPRESSED_STATES, StackDirectory
+from monitor.directory import STOPPED_STATUSES, StackDirectory
 from monitor.incidents import Incident
 from monitor.silences import SilenceStore
 
@@ -20,8 +25,9 @@ class Policy:
             return None
         if incident.stack is not None:
             record = self.directory.get(incident.tenant, incident.stack)
-            if record is not None and record.desired_state in SUPPRESSED_STATES:
-                return f"stack desired state is {record.desired_state}"
+            if record is not None and record.status in STOPPED_STATUSES:
+                coolify = f" (Coolify: {record.coolify_status})" if record.coolify_status else ""
+                return f"stack status is {record.status}{coolify}"
         silence = self.silences.matching(incident.tenant, incident.stack, incident.kind.value, now)
         if silence is not None:
             until = datetime.fromtimestamp(silence.ends_at, UTC).strftime("%Y-%m-%d %H:%M UTC")

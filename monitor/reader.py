@@ -5,7 +5,7 @@ that does not take an event within 100 ms). The stream ends *silently* when the 
 (docker-py turns the socket error into a normal end of iteration), so every end is treated as a
 loss: reconnect with capped exponential backoff, resume from the last event's ``timeNano`` (the
 replay is inclusive, so already-seen events are dropped by key), and announce the new stream with
-:class:`~monitor.events.StreamConnected` so the processor re-checks every container first.
+:class:`~monitor.events.StreamConnected` so the router re-checks every container first.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
-from monitor.events import ContainerEventReceived, Fact, StreamConnected, StreamLost
+from monitor.events import ContainerEventReceived, MonitorEvent, StreamConnected, StreamLost
 from shared.logging import get_logger
 
 log = get_logger()
@@ -54,7 +54,7 @@ class EventReader:
     def __init__(
         self,
         client_factory: Callable[[], DockerEventsClient],
-        deliver: Callable[[Fact], None],
+        deliver: Callable[[MonitorEvent], None],
         *,
         cursor_ns: int | None,
         seen: Iterable[tuple[int, str, str]] = (),

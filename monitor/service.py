@@ -5,8 +5,8 @@ heartbeat), and the asyncio loop that runs everything else. Nothing scales with 
 containers. Every fact (event, stream change, measurement, timer) goes through one queue and is
 handled by one task, so incident state has a single writer.
 
-    reader thread ─► queue ─► Processor ─► EventHandler (inspect + detectors) ─► IncidentBook
-                                   └──► Dispatcher (policy, grouping) ─► Outbox ─► Deliverer (Apprise)
+    reader thread ─► queue ─► Router ─► Detection ─► IncidentBook ─► Alerts ─► outbox ─► Deliverer
+                                      (inspect + detectors)          (policy, render, group)   (Apprise)
 """
 
 from __future__ import annotations
@@ -23,21 +23,19 @@ from typing import Any
 from pydantic import SecretStr
 
 from monitor import disk_probe, heartbeat
+from monitor.alerts import Alerts
 from monitor.delivery import Deliverer
+from monitor.detection import Detection, DetectionSettings
 from monitor.directory import StackDirectory, StaticDirectory, catalog_budgets
-from monitor.dispatch import Dispatcher
-from monitor.events import ContainerEventReceived, Fact, ReconcileRequested
-from monitor.grouping import Grouper
+from monitor.events import ContainerEventReceived, MonitorEvent, RecheckRequested, TimerFired
 from monitor.http import StatusServer
 from monitor.incidents import IncidentBook, IncidentStore
 from monitor.inspector import Inspector, docker_client_factory
 from monitor.metrics import MonitorMetrics
 from monitor.notifier import AppriseNotifier, LogOnlyNotifier, Notifier
-from monitor.outbox import Outbox
-from monitor.pipeline import DetectionSettings, EventHandler
 from monitor.policy import Policy
-from monitor.processor import Processor, TimerFired
 from monitor.reader import EventReader
+from monitor.router import Router
 from monitor.silences import SilenceStore
 from monitor.store import Database, db_path
 from shared import redaction
@@ -80,7 +78,7 @@ class Monitor:
         self.mirror = mirror
         redaction.register(settings.monitor_heartbeat_url, settings.apprise_urls)
         self.notifier: Notifier = notifier if notifier is not None else _notifier_from(settings)
-        self.handler = EventHandler(
+        self.detection = Detection(
             self.inspector,
             self.directory,
             DetectionSettings(
@@ -88,15 +86,21 @@ class Monitor:
                 oom_confirm=settings.monitor_oom_confirm_seconds,
                 loop_threshold=settings.monitor_crash_loop_count,
                 loop_window=settings.monitor_crash_loop_window_seconds,
+                disk_warning=settings.monitor_disk_warning_percent,
+                disk_critical=settings.monitor_disk_critical_percent,
+                clear_margin=settings.monitor_disk_clear_margin_percent,
+                volume_warning=settings.monitor_volume_warning_percent,
+                volume_critical=settings.monitor_volume_critical_percent,
+                gap_report=settings.monitor_gap_report_seconds,
             ),
         )
         self.started = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
-        self._queue: asyncio.Queue[Fact] | None = None
+        self._queue: asyncio.Queue[MonitorEvent] | None = None
         self._cursor_saved: tuple[int, str, str] | None = None
         self._dropped_since_ns: int | None = None
-        self.processor: Processor | None = None
+        self.router: Router | None = None
         self._processing: asyncio.Task[None] | None = None
         self.reader: EventReader | None = None
 
@@ -118,26 +122,22 @@ class Monitor:
         self.db = Database(db_path(settings.data_dir))
         self.incidents = IncidentStore(self.db)
         self.silences = SilenceStore(self.db)
-        self.outbox = Outbox(self.db)
         self.book = IncidentBook(
             self.incidents,
             host=self.host,
             resolve_hold=settings.monitor_resolve_hold_seconds,
             repeat_interval=settings.monitor_repeat_interval_seconds,
+            recovery=settings.monitor_recovery_seconds,
         )
-        self.grouper = Grouper(
-            self.outbox,
-            window=settings.monitor_group_window_seconds,
-            host=self.host,
-            runbook_base=settings.runbook_base_url,
-        )
-        self.dispatcher = Dispatcher(
-            self.incidents,
+        self.alerts = Alerts(
+            self.db,
             Policy(self.silences, self.directory),
-            self.grouper,
             self.metrics,
+            host=self.host,
+            window=settings.monitor_group_window_seconds,
             runbook_base=settings.runbook_base_url,
         )
+        self.outbox = self.alerts.outbox
         self.deliverer = Deliverer(
             self.outbox,
             self.notifier,
@@ -158,13 +158,10 @@ class Monitor:
         first_since_ns = (
             cursor[0] if cursor else int((self.clock() - settings.monitor_reconcile_lookback_seconds) * 1e9)
         )
-        self.processor = Processor(
-            settings,
-            handler=self.handler,
+        self.router = Router(
+            detection=self.detection,
             book=self.book,
-            dispatcher=self.dispatcher,
-            grouper=self.grouper,
-            directory=self.directory,
+            alerts=self.alerts,
             metrics=self.metrics,
             clock=self.clock,
             wake=self.deliverer.poke,
@@ -210,7 +207,11 @@ class Monitor:
                     )
                 )
             if self.mirror is not None:
-                tasks.append(asyncio.create_task(_every(5.0, self._mirror), name="monitor-mirror"))
+                tasks.append(
+                    asyncio.create_task(
+                        _every(settings.monitor_mirror_interval_seconds, self._mirror), name="monitor-mirror"
+                    )
+                )
             tasks.append(asyncio.create_task(_every(3600.0, self._housekeeping), name="monitor-housekeeping"))
             if settings.monitor_http_port:
                 server = StatusServer(
@@ -243,9 +244,9 @@ class Monitor:
         """Healthy while processing runs and the event stream is up (or lost for under a minute)."""
         now = self.clock()
         connected = self.reader is not None and self.reader.connected.is_set()
-        lost_at = self.processor.stream_lost_at if self.processor is not None else None
+        lost_at = self.router.stream_lost_at if self.router is not None else None
         lost_for = None if connected or lost_at is None else now - lost_at
-        cursor = self.processor.cursor if self.processor is not None else None
+        cursor = self.router.cursor if self.router is not None else None
         processing = self._processing is not None and not self._processing.done()
         reader_alive = self.reader is not None and self.reader.alive
         pending = self.outbox.pending() if hasattr(self, "outbox") else {"ready": 0, "held": 0}
@@ -262,48 +263,48 @@ class Monitor:
 
     # --- the queue -------------------------------------------------------------------------------------
 
-    def _deliver_threadsafe(self, fact: Fact) -> None:
+    def _deliver_threadsafe(self, event: MonitorEvent) -> None:
         """Called on the reader thread: hand over and return at once."""
         loop = self._loop
         if loop is None or loop.is_closed():
             return
         with contextlib.suppress(RuntimeError):  # the loop closed while stopping
-            loop.call_soon_threadsafe(self._enqueue, fact)
+            loop.call_soon_threadsafe(self._enqueue, event)
 
-    def _enqueue(self, fact: Fact) -> None:
+    def _enqueue(self, event: MonitorEvent) -> None:
         assert self._queue is not None
-        if isinstance(fact, ContainerEventReceived) and self._queue.qsize() >= MAX_QUEUE:
+        if isinstance(event, ContainerEventReceived) and self._queue.qsize() >= MAX_QUEUE:
             self.metrics.events_dropped.inc()
             if self._dropped_since_ns is None:
-                self._dropped_since_ns = fact.time_nano
+                self._dropped_since_ns = event.time_nano
                 log.error("monitor.events_dropped", queue=self._queue.qsize())
             return
-        self._queue.put_nowait(fact)
+        self._queue.put_nowait(event)
 
-    def _request(self, fact: Fact, delay: float) -> None:
+    def _request(self, event: MonitorEvent, delay: float) -> None:
         assert self._loop is not None
-        self._loop.call_later(delay, self._enqueue, fact)
+        self._loop.call_later(delay, self._enqueue, event)
 
     async def _process(self) -> None:
-        assert self._queue is not None and self.processor is not None
+        assert self._queue is not None and self.router is not None
         while True:
-            fact = await self._queue.get()
+            event = await self._queue.get()
             try:
-                await self.processor.handle(fact)
-            except Exception:  # one bad fact must not stop monitoring
-                log.exception("monitor.processing_failed", fact=type(fact).__name__)
+                await self.router.handle(event)
+            except Exception:  # one bad event must not stop monitoring
+                log.exception("monitor.processing_failed", event_type=type(event).__name__)
 
     # --- periodic producers ----------------------------------------------------------------------------
 
     async def _tick(self) -> None:
         if self._dropped_since_ns is not None:
             since, self._dropped_since_ns = self._dropped_since_ns, None
-            self._enqueue(ReconcileRequested(reason="overflow", since_ns=since))
+            self._enqueue(RecheckRequested(reason="overflow", since_ns=since))
         self._enqueue(TimerFired(at=self.clock()))
         self._save_cursor()
 
     async def _periodic_recheck(self) -> None:
-        self._enqueue(ReconcileRequested(reason="periodic", since_ns=None))
+        self._enqueue(RecheckRequested(reason="periodic", since_ns=None))
 
     async def _measure_disks(self) -> None:
         for path in self.settings.monitor_disk_paths:
@@ -384,7 +385,7 @@ class Monitor:
         return int(ns), str(container_id), str(action)
 
     def _save_cursor(self) -> None:
-        cursor = self.processor.cursor if self.processor is not None else None
+        cursor = self.router.cursor if self.router is not None else None
         if cursor is not None and cursor != self._cursor_saved:
             self.db.put(CURSOR_KEY, json.dumps(list(cursor)))
             self._cursor_saved = cursor

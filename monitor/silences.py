@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import secrets
 
-from monitor.events import Fact
 from monitor.store import Database
+from monitor.values import Value
 
 
-class Silence(Fact):
+class Silence(Value):
     id: str
     tenant: str
     stack: str | None = None

@@ -9,7 +9,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor.events import Fact
+from monitor.values import Value
 
 _TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$")
 _HEALTH_OUTPUT_LIMIT = 600
@@ -29,7 +29,7 @@ def parse_docker_time(value: str | None) -> int | None:
     return int(seconds) * 1_000_000_000 + nanos
 
 
-class ContainerSnapshot(Fact):
+class ContainerSnapshot(Value):
     """The facts of one inspect call that the detectors use."""
 
     container_id: str
@@ -46,6 +46,7 @@ class ContainerSnapshot(Fact):
     restart_count: int = 0
     restart_policy: str = ""
     restart_max: int = 0
+    stop_signal: str | None = None
     memory_limit_bytes: int = 0
     health_status: str | None = None
     health_output: str | None = None
@@ -77,6 +78,7 @@ class ContainerSnapshot(Fact):
             restart_count=int(data.get("RestartCount") or 0),
             restart_policy=str(policy.get("Name") or ""),
             restart_max=int(policy.get("MaximumRetryCount") or 0),
+            stop_signal=str(config.get("StopSignal") or "") or None,
             memory_limit_bytes=int(host.get("Memory") or 0),
             health_status=health.get("Status") or None,
             health_output=output[-_HEALTH_OUTPUT_LIMIT:] if output else None,

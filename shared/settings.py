@@ -174,7 +174,7 @@ class Settings(BaseSettings):
     monitor_stop_intent_seconds: float = Field(
         default=300.0,
         gt=0,
-        description="A `kill`/`stop` counts as operator intent for a death this long after.",
+        description="A stop, restart or stopping kill (TERM, KILL, INT) excuses a death this long after.",
     )
     monitor_reconcile_interval_seconds: float = Field(
         default=300.0,
@@ -204,7 +204,10 @@ class Settings(BaseSettings):
         description="Cap of the delivery retry backoff; undelivered alerts stay in the outbox.",
     )
     monitor_directory_refresh_seconds: float = Field(
-        default=60.0, gt=0, description="How often stack records (desired state, service uuid) are re-read."
+        default=60.0, gt=0, description="How often stack records (status, service uuid) are re-read."
+    )
+    monitor_mirror_interval_seconds: float = Field(
+        default=5.0, gt=0, description="How often new incident changes are copied to PocketBase."
     )
     monitor_tick_seconds: float = Field(
         default=1.0, gt=0, description="Timer resolution for grouping, resolve holds, repeats and expiries."

@@ -11,13 +11,13 @@ from monitor.units import human_bytes
 def disk_pressure(
     measured: DiskUsageMeasured,
     *,
-    firing: bool,
     warning: float,
     critical: float,
     clear_margin: float,
     at: float,
 ) -> Finding | None:
-    """Firing at or above ``warning``; resolving only below ``warning - clear_margin``; else None."""
+    """Firing at or above ``warning``; over only below ``warning - clear_margin``; else None (in the band
+    between, whatever fires keeps firing)."""
     percent = measured.percent
     if percent >= warning:
         severity = Severity.CRITICAL if percent >= critical else Severity.WARNING
@@ -40,7 +40,7 @@ def disk_pressure(
             },
             occurred_at=at,
         )
-    if firing and percent < warning - clear_margin:
+    if percent < warning - clear_margin:
         return Finding(
             kind=Kind.DISK_PRESSURE,
             firing=False,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from monitor.attribution import Attribution
 from monitor.detectors import crash, health, oom
-from monitor.detectors.deaths import DeathCause
+from monitor.detectors.deaths import DeathCause, classify_death
 from monitor.findings import Finding
 from monitor.snapshot import ContainerSnapshot
 
@@ -16,10 +16,15 @@ def recheck(
     since_ns: int | None,
     now: float,
     oom_window: float,
+    kill_intent_at: float | None = None,
+    intent_window: float = 300.0,
+    found_by: str = "a re-check",
 ) -> list[Finding]:
     """Findings from inspected state alone, plus deaths after ``since_ns`` (None: deaths are not
-    judged here). Already-known deaths are recognised later by their marker; exit codes of stop
-    signals are not called crashes, because the events that would tell an operator stop are missing."""
+    judged here). Already-known deaths are recognised later by their marker. A death is an operator's
+    only when a stopping signal was seen before it (``kill_intent_at``, from the events that did arrive,
+    a replay included); otherwise a non-zero exit is a crash, 137 and 143 too, and the page says it was
+    ``found_by`` a re-check."""
     findings: list[Finding] = []
     unhealthy = health.unhealthy(snapshot, attribution, occurred_at=now)
     if unhealthy is not None:
@@ -40,8 +45,17 @@ def recheck(
                 snapshot, attribution, kills_in_window=1, window=oom_window, occurred_at=died_at
             )
         )
-    elif snapshot.exit_code not in crash.AMBIGUOUS_EXIT_CODES:
-        found = crash.crashed(snapshot, attribution, DeathCause.CRASH, occurred_at=died_at)
+        return findings
+    cause = classify_death(
+        snapshot,
+        died_at=died_at,
+        kill_intent_at=kill_intent_at,
+        oom_at=None,
+        intent_window=intent_window,
+        oom_window=0.0,
+    )
+    if cause is DeathCause.CRASH:
+        found = crash.crashed(snapshot, attribution, cause, occurred_at=died_at, found_by=found_by)
         if found is not None:
             findings.append(found)
     return findings

@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from monitor.attribution import Attribution
-from monitor.events import Fact, VolumesMeasured
+from monitor.events import VolumesMeasured
 from monitor.findings import Finding, Kind, Severity
 from monitor.units import human_bytes
+from monitor.values import Value
 
 VOLUMES_SUBJECT = "volumes"
 
 
-class StackVolumes(Fact):
+class StackVolumes(Value):
     attribution: Attribution
     volumes: list[str]
     used_bytes: int
@@ -46,13 +47,12 @@ def volume_quota(
     usage: StackVolumes,
     *,
     budget_bytes: int | None,
-    firing: bool,
     warning: float,
     critical: float,
     clear_margin: float,
     at: float,
 ) -> Finding | None:
-    """Firing at ``warning``% of the budget (critical at ``critical``%); resolving below the margin."""
+    """Firing at ``warning``% of the budget (critical at ``critical``%); over below the margin."""
     if not budget_bytes:
         return None
     percent = 100.0 * usage.used_bytes / budget_bytes
@@ -74,7 +74,7 @@ def volume_quota(
             },
             occurred_at=at,
         )
-    if firing and percent < warning - clear_margin:
+    if percent < warning - clear_margin:
         return Finding(
             kind=Kind.VOLUME_QUOTA,
             firing=False,

@@ -30,6 +30,18 @@ STACK_STATUSES = [
     "resuming",
 ]
 AUDIT_OUTCOMES = ["ok", "refused", "failed"]
+# The monitor's alert kinds, severities and incident states (monitor.findings must agree; a test checks).
+INCIDENT_KINDS = [
+    "container-unhealthy",
+    "oom-killed",
+    "container-crashed",
+    "crash-loop",
+    "disk-pressure",
+    "volume-quota",
+    "monitor-gap",
+]
+INCIDENT_SEVERITIES = ["warning", "critical"]
+INCIDENT_STATES = ["firing", "resolved"]
 
 SLUG_PATTERN = "^[a-z][a-z0-9-]{1,28}[a-z0-9]$"
 
@@ -210,6 +222,44 @@ def operation_locks_collection() -> Record:
             *_autodates(),
         ],
         "indexes": ["CREATE UNIQUE INDEX idx_operation_locks_key ON operation_locks (key)"],
+    }
+
+
+def incidents_collection() -> Record:
+    """The monitor's incidents, mirrored from its SQLite (the source of truth): one record per incident
+    id; the ``fingerprint`` groups the incidents of one subject over time. Superuser-only."""
+    return {
+        **_superuser_only("incidents"),
+        "fields": [
+            _text("incident_id", required=True, max=32),
+            _text("fingerprint", required=True, max=400),
+            _text("host", required=True, max=255),
+            _select("kind", INCIDENT_KINDS, required=True),
+            _select("severity", INCIDENT_SEVERITIES, required=True),
+            _select("state", INCIDENT_STATES, required=True),
+            _text("tenant", max=64),
+            _text("stack", max=64),
+            _text("template", max=64),
+            _text("plan", max=64),
+            _text("subject", required=True, max=300),
+            _text("container_id", max=80),
+            _text("detail", max=4000),
+            _json("evidence"),
+            _number("occurrences", min=0),
+            _number("notifications", min=0),
+            _date("opened_at"),
+            _date("last_seen_at"),
+            _date("resolved_at"),
+            _text("resolve_reason", max=500),
+            _text("suppressed", max=500),
+            _text("runbook", max=500),
+            *_autodates(),
+        ],
+        "indexes": [
+            "CREATE UNIQUE INDEX idx_incidents_incident_id ON incidents (incident_id)",
+            "CREATE INDEX idx_incidents_state ON incidents (state)",
+            "CREATE INDEX idx_incidents_tenant ON incidents (tenant, stack)",
+        ],
     }
 
 

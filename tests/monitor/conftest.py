@@ -1,5 +1,5 @@
 """Fixtures for the monitor tests: a Docker engine (skipped without one, required when CI is set),
-cleanup of everything labelled ``cf.test``, and an Apprise sink."""
+cleanup of everything this run labelled (``cf.test.monitor=<run id>``), and an Apprise sink."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.monitor.support import IMAGE, TEST_LABEL, Sink
+from tests.monitor.support import IMAGE, RUN_ID, TEST_LABEL, Sink
 
 
 def docker_url() -> str:
@@ -41,12 +41,12 @@ def _docker_available() -> None:
 
 
 def remove_test_objects(api: Any) -> None:
-    for container in api.containers(all=True, filters={"label": TEST_LABEL}):
+    for container in api.containers(all=True, filters={"label": f"{TEST_LABEL}={RUN_ID}"}):
         try:
             api.remove_container(container["Id"], force=True, v=True)
         except Exception:  # noqa: S112 - already gone
             continue
-    for volume in (api.volumes(filters={"label": TEST_LABEL}) or {}).get("Volumes") or []:
+    for volume in (api.volumes(filters={"label": f"{TEST_LABEL}={RUN_ID}"}) or {}).get("Volumes") or []:
         try:
             api.remove_volume(volume["Name"], force=True)
         except Exception:  # noqa: S112 - already gone

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.monitor.support import IMAGE, TEST_LABEL
+from tests.monitor.support import IMAGE, RUN_ID, TEST_LABEL
 
 
 def tenant_labels(tenant: str, stack: str, **extra: str) -> dict[str, str]:
@@ -14,7 +14,7 @@ def tenant_labels(tenant: str, stack: str, **extra: str) -> dict[str, str]:
         "cf.stack": stack,
         "cf.template": "telegram-bot",
         "cf.plan": "starter",
-        TEST_LABEL: "1",
+        TEST_LABEL: RUN_ID,
         **extra,
     }
 
@@ -44,3 +44,8 @@ def wait_exited(api: Any, container_id: str) -> dict[str, Any]:
     api.wait(container_id, timeout=120)
     state: dict[str, Any] = api.inspect_container(container_id)["State"]
     return state
+
+
+def run_labels() -> dict[str, str]:
+    """The label that marks an object as this test run's (and only its cleanup removes it)."""
+    return {TEST_LABEL: RUN_ID}

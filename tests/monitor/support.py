@@ -7,6 +7,7 @@ import asyncio
 import json
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,7 +20,10 @@ from shared.settings import Settings
 T = TypeVar("T")
 Logs = list[MutableMapping[str, Any]]
 
-TEST_LABEL = "cf.test"
+# Other worktrees' tests share this engine and remove whatever carries their own label (``cf.test``):
+# ours is a different key with a value unique to this run, so each side only ever removes its own.
+TEST_LABEL = "cf.test.monitor"
+RUN_ID = uuid.uuid4().hex[:10]
 IMAGE = "cf/busybox:local"
 
 

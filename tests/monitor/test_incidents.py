@@ -24,6 +24,10 @@ def book(store: IncidentStore, *, hold: float = 0.0, repeat: float = 3600.0) -> 
     return IncidentBook(store, host="h1", resolve_hold=hold, repeat_interval=repeat)
 
 
+def never(container_id: str) -> bool:
+    return False
+
+
 def test_first_finding_opens_an_incident_and_repeats_are_deduplicated(store: IncidentStore) -> None:
     """One firing notice; the same condition again only counts an occurrence."""
     b = book(store)
@@ -63,12 +67,12 @@ def test_a_resolve_is_held_and_a_flap_cancels_it_silently(store: IncidentStore) 
     [incident] = store.firing()
     store.save(incident.model_copy(update={"notified_at": T0, "notifications": 1}))
     assert b.apply(finding(Kind.CONTAINER_UNHEALTHY, firing=False, reason="ok"), T0 + 1) == []
-    assert b.due(T0 + 30) == []
+    assert b.due(T0 + 30, is_running=never, stream_up=True) == []
     assert b.apply(finding(Kind.CONTAINER_UNHEALTHY), T0 + 40) == []
-    assert b.due(T0 + 200) == []
+    assert b.due(T0 + 200, is_running=never, stream_up=True) == []
     b.apply(finding(Kind.CONTAINER_UNHEALTHY, firing=False, reason="ok"), T0 + 300)
-    assert b.due(T0 + 359) == []
-    [resolved] = b.due(T0 + 361)
+    assert b.due(T0 + 359, is_running=never, stream_up=True) == []
+    [resolved] = b.due(T0 + 361, is_running=never, stream_up=True)
     assert resolved.type == "resolved" and resolved.incident.resolve_reason == "ok"
 
 
@@ -76,11 +80,11 @@ def test_unpaged_incidents_are_offered_again_and_paged_ones_repeat(store: Incide
     """due() re-offers incidents never paged (held by a silence) and repeats after the interval."""
     b = book(store, repeat=100)
     b.apply(finding(), T0)
-    assert [n.type for n in b.due(T0 + 1)] == ["firing"]
+    assert [n.type for n in b.due(T0 + 1, is_running=never, stream_up=True)] == ["firing"]
     [incident] = store.firing()
     store.save(incident.model_copy(update={"notified_at": T0 + 1, "notifications": 1}))
-    assert b.due(T0 + 50) == []
-    assert [n.type for n in b.due(T0 + 102)] == ["repeat"]
+    assert b.due(T0 + 50, is_running=never, stream_up=True) == []
+    assert [n.type for n in b.due(T0 + 102, is_running=never, stream_up=True)] == ["repeat"]
 
 
 def test_a_resolve_about_an_older_container_of_the_same_name_is_ignored(store: IncidentStore) -> None:
@@ -116,3 +120,23 @@ def test_resolved_incidents_are_pruned_and_mirroring_holds_them_back(store: Inci
     assert store.prune(T0 + 1, mirrored_only=False) == 0
     assert store.prune(T0 + 2, mirrored_only=False) == 1
     assert store.all() == []
+
+
+def test_time_ends_recovered_containers_and_a_stable_stream_and_removals_end_quietly(
+    store: IncidentStore,
+) -> None:
+    """After the recovery time a crash resolves only if its container runs; a gap ends without a notice;
+    a vanished container's incident ends at once without one."""
+    b = book(store)
+    b.recovery = 600
+    b.apply(finding(Kind.CONTAINER_CRASHED, container_id="c1", subject="a"), T0)
+    b.apply(finding(Kind.OOM_KILLED, container_id="c2", subject="b"), T0)
+    b.apply(finding(Kind.MONITOR_GAP, container_id=None, subject="docker-events"), T0)
+    for incident in store.firing():
+        store.mark_paged(incident, T0)
+    running = {"c1": True, "c2": False}
+    notices = b.due(T0 + 601, is_running=lambda cid: running[cid], stream_up=True)
+    assert [(n.type, n.incident.container_id) for n in notices] == [("resolved", "c1")]
+    assert {i.kind for i in store.firing()} == {Kind.OOM_KILLED}
+    b.close_absent(containers=set(), now=T0 + 700)
+    assert store.firing() == []

@@ -58,4 +58,25 @@ def test_long_bodies_and_summaries_are_bounded() -> None:
     """Telegram takes 4096 characters: bodies are cut and summaries list a bounded number of items."""
     assert len(item(detail="x" * 10_000).body) == MAX_BODY
     message = render([item()] * (MAX_SUMMARY_ITEMS + 5), host="h1", window=10, runbook_base=BASE)
-    assert "… and 5 more" in message.body and len(message.body) <= MAX_BODY
+    shown = message.body.count("• ")
+    assert 0 < shown <= MAX_SUMMARY_ITEMS and len(message.body) <= MAX_BODY
+    assert f"… and {MAX_SUMMARY_ITEMS + 5 - shown} more" in message.body
+
+
+def test_a_summary_keeps_one_line_of_evidence_per_item() -> None:
+    """Each summarised item keeps what on-call triages with: exit code, image, check output; one line."""
+    crashed = item(
+        kind="container-crashed",
+        subject="cf-acme-job",
+        evidence={"container": "cf-acme-job", "exit_code": 3, "image": "cf/job:2", "restart_policy": "no"},
+    )
+    sick = item(
+        id="b",
+        kind="container-unhealthy",
+        subject="cf-acme-web",
+        evidence={"health_output": "db down:\nconnection refused", "failing_streak": 3},
+    )
+    message = render([crashed, sick], host="h1", window=10, runbook_base=BASE)
+    assert "  cf-acme-job: exit_code 3; image cf/job:2; restart_policy no" in message.body
+    assert "  cf-acme-web: health_output db down: connection refused; failing_streak 3" in message.body
+    assert len(item(evidence={"health_output": "x" * 500}).evidence) <= len("cf-acme-bot: ") + 100

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from monitor.events import ContainerEventReceived, Fact, StreamConnected, StreamLost
+from monitor.events import ContainerEventReceived, MonitorEvent, StreamConnected, StreamLost
 from monitor.reader import EventReader, since_param
 from tests.monitor.support import wait_until
 
@@ -74,9 +74,9 @@ class FakeDaemon:
         return None
 
 
-def collect(reader_factory: FakeDaemon, *, cursor: int | None = None, until: int) -> list[Fact]:
-    facts: queue.Queue[Fact] = queue.Queue()
-    seen: list[Fact] = []
+def collect(reader_factory: FakeDaemon, *, cursor: int | None = None, until: int) -> list[MonitorEvent]:
+    facts: queue.Queue[MonitorEvent] = queue.Queue()
+    seen: list[MonitorEvent] = []
     reader = EventReader(reader_factory, facts.put, cursor_ns=cursor, reconnect_max=0.05)
     reader.start()
     try:
@@ -129,7 +129,7 @@ def test_interrupt_closes_a_hung_stream_and_the_reader_reconnects() -> None:
     """The watchdog's interrupt ends a stream that would otherwise block forever."""
     hung = ScriptedStream([raw(1)], hang=True)
     daemon = FakeDaemon(hung)
-    facts: queue.Queue[Fact] = queue.Queue()
+    facts: queue.Queue[MonitorEvent] = queue.Queue()
     reader = EventReader(daemon, facts.put, cursor_ns=None, reconnect_max=0.05)
     reader.start()
     try:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -20,9 +19,11 @@ import structlog
 from structlog.testing import capture_logs
 
 from monitor.service import Monitor
-from tests.monitor.conftest import docker_url, new_client, unique
-from tests.monitor.containers import run, tenant_labels, wait_exited
+from tests.monitor.conftest import docker_url, unique
+from tests.monitor.containers import run, run_labels, tenant_labels, wait_exited
+from tests.monitor.private_dockerd import PrivateDockerd
 from tests.monitor.support import (
+    RUN_ID,
     Sink,
     TcpToUnixForwarder,
     logged,
@@ -34,7 +35,19 @@ from tests.monitor.support import (
 
 pytestmark = pytest.mark.docker
 
+TENANT = f"t{RUN_ID[:8]}"
+
 RUNBOOKS = "https://runbooks.test/agents/runbooks/"
+
+
+def ours(sink: Sink) -> list[dict[str, Any]]:
+    """Messages about this test's containers: other test runs may share the engine (and their
+    containers page too), so each test here uses a tenant of its own (see ``tenant()``)."""
+    return [m for m in sink.messages() if TENANT in m["title"] or TENANT in m["message"]]
+
+
+def titles(sink: Sink) -> list[str]:
+    return [str(m["title"]) for m in ours(sink)]
 
 
 def unhealthy_check(interval_ns: int = 500_000_000) -> dict[str, Any]:
@@ -54,7 +67,7 @@ def test_oom_kill_pages_once_with_tenant_stack_and_runbook(docker: Any, sink: Si
             docker,
             name,
             ["tail", "/dev/zero"],
-            labels=tenant_labels("acme", "bot"),
+            labels=tenant_labels(TENANT, "bot"),
             mem_limit="16m",
             memswap_limit="16m",
         )
@@ -63,7 +76,7 @@ def test_oom_kill_pages_once_with_tenant_stack_and_runbook(docker: Any, sink: Si
         monitor.settle(logs, name, api=docker)
     pages = sink.matching("[CRITICAL] OOM killed")
     assert len(pages) == 1, sink.titles()
-    assert "tenant acme / stack bot" in pages[0]["title"]
+    assert f"tenant {TENANT} / stack bot" in pages[0]["title"]
     assert "16 MiB memory limit" in pages[0]["message"]
     assert f"{RUNBOOKS}oom-killed.md" in pages[0]["message"]
 
@@ -73,15 +86,15 @@ def test_unhealthy_pages_with_check_output_and_resolves_once(docker: Any, sink: 
     with capture_logs() as logs, running(Monitor(settings_for(tmp_path, sink))) as monitor:
         name = unique("cft-health")
         container = run(
-            docker, name, ["sleep", "600"], labels=tenant_labels("acme", "web"), healthcheck=unhealthy_check()
+            docker, name, ["sleep", "600"], labels=tenant_labels(TENANT, "web"), healthcheck=unhealthy_check()
         )
         wait_until(lambda: sink.matching("[CRITICAL] Container unhealthy"), what="the unhealthy page")
         exec_id = docker.exec_create(container, ["sh", "-c", "echo ok > /tmp/ok"])
         docker.exec_start(exec_id)
         wait_until(lambda: sink.matching("[RESOLVED] Container unhealthy"), what="the resolved notice")
         monitor.settle(logs, name, api=docker)
-    pages = sink.matching("[CRITICAL] Container unhealthy", "tenant acme / stack web")
-    resolved = sink.matching("[RESOLVED] Container unhealthy", "tenant acme / stack web")
+    pages = sink.matching("[CRITICAL] Container unhealthy", f"tenant {TENANT} / stack web")
+    resolved = sink.matching("[RESOLVED] Container unhealthy", f"tenant {TENANT} / stack web")
     assert (len(pages), len(resolved)) == (1, 1), sink.titles()
     assert "probe-failed: /tmp/ok is missing" in pages[0]["message"]
     assert f"{RUNBOOKS}container-unhealthy.md" in pages[0]["message"]
@@ -97,7 +110,7 @@ def test_restart_loop_pages_one_crash_loop_not_one_per_restart(
             docker,
             name,
             ["sh", "-c", "exit 1"],
-            labels=tenant_labels("acme", "worker"),
+            labels=tenant_labels(TENANT, "worker"),
             restart_policy={"Name": "always"},
         )
         wait_until(lambda: sink.matching("[CRITICAL] Crash loop"), what="the crash-loop page")
@@ -106,19 +119,19 @@ def test_restart_loop_pages_one_crash_loop_not_one_per_restart(
             lambda: len(logged(logs, "monitor.container_died", container=name)) >= 6, what="deaths seen"
         )
         monitor.settle(logs, name, api=docker)
-    assert len(sink.matching("[CRITICAL] Crash loop", "tenant acme / stack worker")) == 1, sink.titles()
+    assert len(sink.matching("[CRITICAL] Crash loop", f"tenant {TENANT} / stack worker")) == 1, sink.titles()
     assert not sink.matching("Container crashed"), sink.titles()
-    assert len([t for t in sink.titles() if not t.startswith("[RESOLVED]")]) == 1, sink.titles()
+    assert len([t for t in titles(sink) if not t.startswith("[RESOLVED]")]) == 1, sink.titles()
 
 
 def test_exit_code_comes_from_inspect_not_a_spoofing_label(docker: Any, sink: Sink, tmp_path: Path) -> None:
     """A container labelled exitCode=0 that exits 3 is reported as exit 3."""
     with capture_logs() as logs, running(Monitor(settings_for(tmp_path, sink))) as monitor:
         name = unique("cft-exit3")
-        run(docker, name, ["sh", "-c", "exit 3"], labels=tenant_labels("acme", "job", exitCode="0"))
+        run(docker, name, ["sh", "-c", "exit 3"], labels=tenant_labels(TENANT, "job", exitCode="0"))
         wait_until(lambda: sink.matching("[CRITICAL] Container crashed"), what="the crash page")
         monitor.settle(logs, name, api=docker)
-    pages = sink.matching("[CRITICAL] Container crashed", "tenant acme / stack job")
+    pages = sink.matching("[CRITICAL] Container crashed", f"tenant {TENANT} / stack job")
     assert len(pages) == 1, sink.titles()
     assert "exited with code 3" in pages[0]["message"]
     assert "exit_code: 3" in pages[0]["message"]
@@ -129,14 +142,14 @@ def test_stop_of_a_sigterm_ignoring_container_is_not_an_oom(docker: Any, sink: S
     """`docker stop` ending in SIGKILL (exit 137, not OOM) sends nothing at all."""
     with capture_logs() as logs, running(Monitor(settings_for(tmp_path, sink))) as monitor:
         name = unique("cft-stop")
-        container = run(docker, name, ["sleep", "600"], labels=tenant_labels("acme", "api"))
+        container = run(docker, name, ["sleep", "600"], labels=tenant_labels(TENANT, "api"))
         docker.stop(container, timeout=1)
         state = docker.inspect_container(container)["State"]
         assert (state["ExitCode"], state["OOMKilled"]) == (137, False)
         wait_until(lambda: processed(logs, "stop", name), what="the stop event")
         monitor.settle(logs, name, api=docker)
     assert logged(logs, "monitor.container_died", container=name, cause="operator")
-    assert sink.messages() == []
+    assert ours(sink) == []
 
 
 def test_operator_removals_send_nothing(docker: Any, sink: Sink, tmp_path: Path) -> None:
@@ -144,10 +157,10 @@ def test_operator_removals_send_nothing(docker: Any, sink: Sink, tmp_path: Path)
     names = [unique("cft-rm") for _ in range(5)]
     with capture_logs() as logs, running(Monitor(settings_for(tmp_path, sink))) as monitor:
         for name in names:
-            run(docker, name, ["sleep", "600"], labels=tenant_labels("acme", "gone"))
+            run(docker, name, ["sleep", "600"], labels=tenant_labels(TENANT, "gone"))
         monitor.settle(logs, *names, api=docker)
     assert len(logged(logs, "monitor.container_died", cause="operator")) == len(names)
-    assert sink.messages() == []
+    assert ours(sink) == []
 
 
 def test_burst_of_failures_is_one_page_and_one_summary(docker: Any, sink: Sink, tmp_path: Path) -> None:
@@ -160,7 +173,7 @@ def test_burst_of_failures_is_one_page_and_one_summary(docker: Any, sink: Sink, 
                 docker,
                 name,
                 ["sh", "-c", "sleep 1; exit 2"],
-                labels=tenant_labels("acme", f"s{i}"),
+                labels=tenant_labels(TENANT, f"s{i}"),
                 start=False,
             )
             for i, name in enumerate(names)
@@ -169,7 +182,7 @@ def test_burst_of_failures_is_one_page_and_one_summary(docker: Any, sink: Sink, 
             docker.start(container)
         wait_until(lambda: len(sink.messages()) >= 2, what="the page and the summary")
         monitor.settle(logs, *names, api=docker)
-    firing = [t for t in sink.titles() if not t.startswith("[RESOLVED]")]
+    firing = [t for t in titles(sink) if not t.startswith("[RESOLVED]")]
     assert len(firing) == 2, sink.titles()
     assert firing[0].startswith("[CRITICAL] Container crashed")
     assert firing[1] == "[CRITICAL] 4 alert(s) on host testhost (grouped)"
@@ -186,7 +199,7 @@ def test_monitor_restart_mid_incident_does_not_page_again(docker: Any, sink: Sin
                 docker,
                 oom_name,
                 ["tail", "/dev/zero"],
-                labels=tenant_labels("acme", "bot"),
+                labels=tenant_labels(TENANT, "bot"),
                 mem_limit="16m",
                 memswap_limit="16m",
             )
@@ -194,26 +207,26 @@ def test_monitor_restart_mid_incident_does_not_page_again(docker: Any, sink: Sin
                 docker,
                 sick_name,
                 ["sleep", "600"],
-                labels=tenant_labels("acme", "web"),
+                labels=tenant_labels(TENANT, "web"),
                 healthcheck=unhealthy_check(),
             )
             wait_exited(docker, oom)
             wait_until(
                 lambda: sink.matching("OOM killed") and sink.matching("Container unhealthy"), what="pages"
             )
-        before = sink.titles()
+        before = titles(sink)
         with running(Monitor(settings_for(tmp_path, sink))) as second:
             wait_until(
                 lambda: len(logged(logs, "monitor.rechecked", reason="start")) == 2, what="the second start"
             )
-            run(docker, later_name, ["sh", "-c", "exit 4"], labels=tenant_labels("acme", "later"))
+            run(docker, later_name, ["sh", "-c", "exit 4"], labels=tenant_labels(TENANT, "later"))
             wait_until(lambda: sink.matching("Container crashed"), what="a page from the restarted monitor")
             second.settle(logs, later_name, api=docker)
-    assert len(sink.matching("[CRITICAL] OOM killed")) == 1, sink.titles()
-    assert len(sink.matching("[CRITICAL] Container unhealthy")) == 1, sink.titles()
-    assert sink.titles()[: len(before)] == before
-    assert [t for t in sink.titles()[len(before) :] if not t.startswith("[RESOLVED]")] == [
-        "[CRITICAL] Container crashed — tenant acme / stack later"
+    assert len(sink.matching("[CRITICAL] OOM killed", TENANT)) == 1, sink.titles()
+    assert len(sink.matching("[CRITICAL] Container unhealthy", TENANT)) == 1, sink.titles()
+    assert titles(sink)[: len(before)] == before
+    assert [t for t in titles(sink)[len(before) :] if not t.startswith("[RESOLVED]")] == [
+        f"[CRITICAL] Container crashed — tenant {TENANT} / stack later"
     ]
 
 
@@ -247,13 +260,13 @@ def test_alert_waits_in_the_outbox_until_the_sink_is_back(docker: Any, tmp_path:
     try:
         with capture_logs() as logs, running(Monitor(settings_for(tmp_path, sink))) as monitor:
             name = unique("cft-down")
-            run(docker, name, ["sh", "-c", "exit 7"], labels=tenant_labels("acme", "cron"))
+            run(docker, name, ["sh", "-c", "exit 7"], labels=tenant_labels(TENANT, "cron"))
             wait_until(lambda: logged(logs, "monitor.notification_failed"), what="a failed delivery")
             assert not monitor.outbox_empty()
             sink.start()
             wait_until(lambda: sink.matching("[CRITICAL] Container crashed"), what="the late delivery")
             monitor.settle(logs, name, api=docker)
-        assert len(sink.matching("[CRITICAL] Container crashed", "tenant acme / stack cron")) == 1, (
+        assert len(sink.matching("[CRITICAL] Container crashed", f"tenant {TENANT} / stack cron")) == 1, (
             sink.titles()
         )
         assert logged(logs, "monitor.notification_sent")[0]["attempts"] >= 2
@@ -269,13 +282,13 @@ def test_oom_while_the_monitor_is_down_is_paged_after_it_starts(
     with capture_logs() as logs:
         with running(Monitor(settings_for(tmp_path, sink))) as first:
             warmup = unique("cft-warm")
-            run(docker, warmup, ["true"], labels=tenant_labels("acme", "warm"))
+            run(docker, warmup, ["true"], labels=tenant_labels(TENANT, "warm"))
             first.settle(logs, warmup, api=docker)
         oom = run(
             docker,
             name,
             ["tail", "/dev/zero"],
-            labels=tenant_labels("acme", "bot"),
+            labels=tenant_labels(TENANT, "bot"),
             mem_limit="16m",
             memswap_limit="16m",
         )
@@ -283,7 +296,7 @@ def test_oom_while_the_monitor_is_down_is_paged_after_it_starts(
         with running(Monitor(settings_for(tmp_path, sink))) as second:
             wait_until(lambda: sink.matching("[CRITICAL] OOM killed"), what="the OOM page")
             second.settle(logs, name, api=docker)
-    assert len(sink.matching("[CRITICAL] OOM killed", "tenant acme / stack bot")) == 1, sink.titles()
+    assert len(sink.matching("[CRITICAL] OOM killed", f"tenant {TENANT} / stack bot")) == 1, sink.titles()
 
 
 def _tool(name: str) -> str:
@@ -341,36 +354,25 @@ def test_disk_threshold_pages_escalates_and_resolves(
     assert f"{RUNBOOKS}disk-pressure.md" in sink.messages()[0]["message"]
 
 
-DOCKER_PID_FILE = Path("/var/run/docker.pid")
-REPO = Path(__file__).resolve().parents[2]
-
-
-def restart_dockerd() -> None:
-    """SIGTERM the local dockerd, wait for it to exit, start it again with scripts/dockerd-up (same
-    flags; no --live-restore, so containers stop with it) and wait until it answers."""
-    pid = int(DOCKER_PID_FILE.read_text().strip())
-    os.kill(pid, signal.SIGTERM)
-    wait_until(lambda: not Path(f"/proc/{pid}").exists(), timeout=120, what="dockerd to exit")
-    subprocess.run(
-        [_tool("bash"), str(REPO / "scripts" / "dockerd-up")],
-        check=True,
-        capture_output=True,
-        start_new_session=True,
-        timeout=180,
-    )
-
-
 @pytest.fixture
-def restartable_dockerd(docker: Any) -> None:
-    if not DOCKER_PID_FILE.exists() or os.geteuid() != 0 or not docker_url().startswith("unix://"):
-        reason = "restarting dockerd needs root and the local daemon started by scripts/dockerd-up"
+def private_dockerd(docker: Any) -> Iterator[PrivateDockerd]:
+    """A dockerd of this test's own (the shared engine is never restarted); needs root, as in CI."""
+    if os.geteuid() != 0 or shutil.which("dockerd") is None:
+        reason = "a private dockerd needs root and the dockerd binary"
         if os.environ.get("CI"):
             pytest.fail(reason)
         pytest.skip(reason)
+    daemon = PrivateDockerd()
+    try:
+        daemon.start()
+        daemon.load_image_from(docker)
+        yield daemon
+    finally:
+        daemon.remove()
 
 
 def test_dockerd_restart_reconnects_reports_the_gap_once_and_catches_an_oom_in_it(
-    docker: Any, sink: Sink, tmp_path: Path, restartable_dockerd: None
+    sink: Sink, tmp_path: Path, private_dockerd: PrivateDockerd
 ) -> None:
     """After dockerd restarts, the monitor reconnects, reports one gap, and its re-check finds an OOM
     kill that happened while it was disconnected and that the daemon's replay buffer no longer holds."""
@@ -379,7 +381,7 @@ def test_dockerd_restart_reconnects_reports_the_gap_once_and_catches_an_oom_in_i
 
     def gated_client() -> Any:
         gate.wait()
-        return new_client()
+        return private_dockerd.client()
 
     name = unique("cft-gap-oom")
     with (
@@ -388,20 +390,21 @@ def test_dockerd_restart_reconnects_reports_the_gap_once_and_catches_an_oom_in_i
     ):
         wait_until(lambda: logged(logs, "monitor.stream_connected"), what="the first connection")
         gate.clear()
-        restart_dockerd()
+        private_dockerd.stop()
         wait_until(lambda: logged(logs, "monitor.stream_lost"), what="the stream loss")
-        api = new_client()
+        private_dockerd.start()
+        api = private_dockerd.client()
         oom = run(
             api,
             name,
             ["tail", "/dev/zero"],
-            labels=tenant_labels("acme", "bot"),
+            labels=tenant_labels(TENANT, "bot"),
             mem_limit="16m",
             memswap_limit="16m",
         )
         assert wait_exited(api, oom)["OOMKilled"] is True
         for i in range(150):  # 300 volume events push the OOM's events out of the 256-event buffer
-            api.create_volume(f"cft-flood-{i}", labels={"cf.test": "1"})
+            api.create_volume(f"cft-flood-{i}", labels=run_labels())
             api.remove_volume(f"cft-flood-{i}")
         gate.set()
         wait_until(lambda: sink.matching("[WARNING] Monitor gap"), what="the gap notice")
@@ -410,7 +413,7 @@ def test_dockerd_restart_reconnects_reports_the_gap_once_and_catches_an_oom_in_i
         api.close()
     assert len(logged(logs, "monitor.stream_connected", reconnect=True)) == 1
     assert len(sink.matching("[WARNING] Monitor gap")) == 1, sink.titles()
-    assert len(sink.matching("[CRITICAL] OOM killed", "tenant acme / stack bot")) == 1, sink.titles()
+    assert len(sink.matching("[CRITICAL] OOM killed", f"tenant {TENANT} / stack bot")) == 1, sink.titles()
     assert not processed(logs, "oom", name), "the OOM came from the replay, not the re-check"
     assert f"{RUNBOOKS}monitor-gap.md" in sink.matching("Monitor gap")[0]["message"]
 
@@ -425,18 +428,19 @@ def test_stack_volumes_over_the_plan_budget_page_a_volume_quota(
     directory = StaticDirectory(budgets=lambda template, plan: budgets.get((template, plan)))
     settings = settings_for(tmp_path, sink, monitor_volume_interval_seconds=0.5)
     volume = unique("cft-vol")
-    docker.create_volume(volume, labels={"cf.test": "1"})
+    docker.create_volume(volume, labels=run_labels())
     writer = unique("cft-writer")
     with capture_logs() as logs, running(Monitor(settings, directory=directory)) as monitor:
         container = run(
             docker,
             writer,
             ["sh", "-c", "dd if=/dev/zero of=/data/blob bs=1024 count=2048 && sleep 600"],
-            labels=tenant_labels("acme", "files"),
+            labels=tenant_labels(TENANT, "files"),
             binds={volume: {"bind": "/data", "mode": "rw"}},
         )
         wait_until(
-            lambda: sink.matching("[CRITICAL] Volume quota", "tenant acme / stack files"), what="the page"
+            lambda: sink.matching("[CRITICAL] Volume quota", TENANT, "stack files"),
+            what="the page",
         )
         exec_id = docker.exec_create(container, ["rm", "/data/blob"])
         docker.exec_start(exec_id)
@@ -458,7 +462,7 @@ def test_the_monitor_works_through_a_tcp_docker_url(docker: Any, sink: Sink, tmp
     try:
         with capture_logs() as logs, running(Monitor(settings)) as monitor:
             name = unique("cft-tcp")
-            run(docker, name, ["sh", "-c", "exit 9"], labels=tenant_labels("acme", "proxied"))
+            run(docker, name, ["sh", "-c", "exit 9"], labels=tenant_labels(TENANT, "proxied"))
             wait_until(
                 lambda: sink.matching("[CRITICAL] Container crashed", "stack proxied"), what="the page"
             )

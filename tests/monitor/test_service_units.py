@@ -9,7 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from monitor import service
-from monitor.events import ReconcileRequested
+from monitor.events import RecheckRequested
 from monitor.service import Monitor
 from tests.monitor.fakes import event
 from tests.monitor.support import settings_for
@@ -33,7 +33,7 @@ async def test_a_full_queue_drops_events_and_asks_for_a_recheck_since_the_first_
     assert monitor.metrics.events_dropped._value.get() == 2
     dropped = event("die", 1002.0)
     assert monitor._dropped_since_ns == dropped.time_nano
-    monitor._enqueue(ReconcileRequested(reason="periodic"))
+    monitor._enqueue(RecheckRequested(reason="periodic"))
     assert monitor._queue.qsize() == 3, "only container events are dropped, never control facts"
 
 

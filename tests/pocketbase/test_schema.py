@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from functions.operations.migrate import migrate_all
 from shared.errors import ConflictError
 from shared.pocketbase.client import PocketBase
 from shared.pocketbase.embedded import PocketBaseServer
-from shared.pocketbase.schema import migrate
+from shared.pocketbase.schema import INCIDENT_KINDS, migrate
 
 pytestmark = pytest.mark.anyio
 
@@ -124,3 +125,17 @@ async def test_an_older_schema_gets_new_fields_and_select_values_with_data_kept(
     updated = await pb.update_record("stacks", record["id"], {"status": "suspending"})
     assert updated["status"] == "suspending"
     assert not (await migrate(pb)).changed
+
+
+async def test_migrate_all_adds_the_monitor_incidents_collection(pocketbase_empty: PocketBaseServer) -> None:
+    """`cfa pb migrate` creates the incidents collection from shared.pocketbase.schema, superuser-only,
+    with the monitor's kinds; a second run changes nothing."""
+    async with PocketBase(pocketbase_empty.url, pocketbase_empty.email, pocketbase_empty.password) as pb:
+        first = await migrate_all(pb)
+        second = await migrate_all(pb)
+        incidents = await pb.get_collection("incidents")
+    assert "incidents" in first.created and not second.changed
+    assert incidents is not None and incidents["listRule"] is None
+    kind = next(f for f in incidents["fields"] if f["name"] == "kind")
+    assert kind["values"] == INCIDENT_KINDS
+    assert "idx_incidents_incident_id" in " ".join(incidents["indexes"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from monitor.detectors.deaths import DeathCause, classify_death
+from monitor.detectors.deaths import DeathCause, classify_death, event_exit_code, stops_container
 from tests.monitor.fakes import T0, snapshot
 
 
@@ -46,3 +46,39 @@ def test_clean_exit_and_uninspectable_death() -> None:
     """Exit 0 is clean; a container gone before inspect is unknown."""
     assert classify(snapshot(exit_code=0)) is DeathCause.CLEAN
     assert classify(None) is DeathCause.UNKNOWN
+
+
+def test_without_a_snapshot_the_event_exit_code_decides() -> None:
+    """A container removed before inspect: the die event's code; none at all is unknown."""
+    assert classify(None) is DeathCause.UNKNOWN
+    assert (
+        classify_death(
+            None, died_at=T0, kill_intent_at=None, oom_at=None, intent_window=300, oom_window=1, exit_code=3
+        )
+        is DeathCause.CRASH
+    )
+    assert (
+        classify_death(
+            None, died_at=T0, kill_intent_at=T0 - 1, oom_at=None, intent_window=300, oom_window=1, exit_code=3
+        )
+        is DeathCause.OPERATOR
+    )
+
+
+def test_only_signals_that_stop_the_container_are_an_intent() -> None:
+    """TERM, KILL, INT and the container's own StopSignal stop it; HUP or USR1 do not."""
+    assert stops_container("15", stop_signal=None, spoofable=False)
+    assert stops_container("9", stop_signal=None, spoofable=False)
+    assert stops_container("SIGINT", stop_signal=None, spoofable=False)
+    assert not stops_container("1", stop_signal=None, spoofable=False)
+    assert not stops_container("10", stop_signal=None, spoofable=False)
+    assert stops_container("3", stop_signal="SIGQUIT", spoofable=False)
+
+
+def test_a_label_that_may_overwrite_the_attribute_makes_it_untrusted() -> None:
+    """Labels overwrite event attributes: a label named signal or exitCode hides the real value."""
+    assert stops_container("1", stop_signal=None, spoofable=True)
+    assert stops_container(None, stop_signal=None, spoofable=False)
+    assert event_exit_code({"exitCode": "3"}, {"cf.tenant": "acme"}) == 3
+    assert event_exit_code({"exitCode": "0"}, {"exitCode": "0"}) is None
+    assert event_exit_code({"exitCode": "3"}, None) == 3

@@ -9,8 +9,17 @@ from tests.monitor.fakes import ACME_BOT, T0, snapshot
 SINCE = int((T0 - 60) * 1e9)
 
 
-def kinds(snap: object, since: int | None = SINCE) -> list[tuple[Kind, bool]]:
-    found = recheck(snap, ACME_BOT, since_ns=since, now=T0, oom_window=600)  # type: ignore[arg-type]
+def kinds(snap: object, since: int | None = SINCE, intent: float | None = None) -> list[tuple[Kind, bool]]:
+    found = recheck(
+        snap,  # type: ignore[arg-type]
+        ACME_BOT,
+        since_ns=since,
+        now=T0,
+        oom_window=600,
+        kill_intent_at=intent,
+        intent_window=300,
+        found_by="the re-check after the Docker event stream was lost",
+    )
     return [(f.kind, f.firing) for f in found]
 
 
@@ -25,10 +34,26 @@ def test_deaths_before_the_gap_or_without_a_window_are_not_judged() -> None:
     assert kinds(snapshot(exit_code=3), since=None) == []
 
 
-def test_stop_signal_exit_codes_are_not_called_crashes_without_events() -> None:
-    """137/143 may be an operator stop or a daemon shutdown; exit 3 is a crash."""
-    assert kinds(snapshot(exit_code=143)) == []
-    assert kinds(snapshot(exit_code=3)) == [(Kind.CONTAINER_CRASHED, True)]
+def test_a_non_zero_exit_without_a_seen_intent_is_a_crash_whatever_the_code() -> None:
+    """130, 137 and 143 are crashes too unless a stopping signal was seen before the death."""
+    for code in (3, 130, 137, 143):
+        assert kinds(snapshot(exit_code=code)) == [(Kind.CONTAINER_CRASHED, True)], code
+    assert kinds(snapshot(exit_code=143), intent=T0 - 5) == []
+    assert kinds(snapshot(exit_code=0)) == []
+
+
+def test_a_crash_found_by_a_recheck_says_so_in_its_evidence() -> None:
+    """On-call must see that the death was judged without its events."""
+    [found] = recheck(
+        snapshot(exit_code=137),
+        ACME_BOT,
+        since_ns=SINCE,
+        now=T0,
+        oom_window=600,
+        found_by="the re-check after the Docker event stream was lost",
+    )
+    assert found.evidence["found_by"] == "the re-check after the Docker event stream was lost"
+    assert "no stop or kill of it was seen" in found.detail
 
 
 def test_health_state_is_rechecked_both_ways() -> None:

@@ -31,17 +31,15 @@ def test_volumes_are_summed_per_stack_by_their_own_or_their_users_labels() -> No
     assert (stack.volumes, stack.used_bytes) == (["cache", "data"], 150)
 
 
-def quota(used: int, *, firing: bool = False, budget: int | None = 1000) -> object:
+def quota(used: int, *, budget: int | None = 1000) -> object:
     usage = StackVolumes(attribution=ACME_BOT, volumes=["data"], used_bytes=used)
-    return volume_quota(
-        usage, budget_bytes=budget, firing=firing, warning=90, critical=100, clear_margin=5, at=0.0
-    )
+    return volume_quota(usage, budget_bytes=budget, warning=90, critical=100, clear_margin=5, at=0.0)
 
 
 def test_budget_levels_and_resolution() -> None:
     """90 % of the budget warns, 100 % is critical, below 85 % it resolves; no budget, no check."""
     assert quota(900).severity is Severity.WARNING  # type: ignore[attr-defined]
     assert quota(1000).severity is Severity.CRITICAL  # type: ignore[attr-defined]
-    assert quota(870, firing=True) is None
-    assert not quota(800, firing=True).firing  # type: ignore[attr-defined]
+    assert quota(870) is None
+    assert not quota(800).firing  # type: ignore[attr-defined]
     assert quota(5000, budget=None) is None

@@ -1,7 +1,13 @@
-"""Mirror incidents to the PocketBase ``incidents`` collection (see :mod:`monitor.pb_schema`).
+"""The monitor's PocketBase side: stack records in, incidents out. SQLite stays the source of truth.
 
-SQLite stays the source of truth; the mirror is eventually consistent. Each incident is upserted by
-``incident_id``; a failure leaves it pending and the next round retries.
+:class:`PocketBaseDirectory` reads the ``tenants`` and ``stacks`` records. ``refresh`` reads both
+collections (a few hundred records) and swaps the in-memory maps, so lookups on the event path never
+wait on the network. A stack's *observed* ``status`` is what alerting honours (see
+:mod:`monitor.policy`): a tenant's status, or a stack's desired state, alone suppresses nothing.
+
+:class:`IncidentMirror` upserts incidents into the ``incidents`` collection (declared with the others in
+:mod:`shared.pocketbase.schema`, created by ``cfa pb migrate``) by ``incident_id``. The mirror is
+eventually consistent: a failure leaves an incident pending and the next round retries it.
 """
 
 from __future__ import annotations
@@ -9,14 +15,46 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from monitor.directory import BudgetLookup, StackRecord, StaticDirectory
 from monitor.incidents import Incident
 from monitor.messages import runbook_url
+from shared.logging import get_logger
 from shared.pocketbase.filters import pb_filter
 
 if TYPE_CHECKING:
     from shared.pocketbase.client import PocketBase
 
-COLLECTION = "incidents"
+log = get_logger()
+
+INCIDENTS = "incidents"
+
+
+class PocketBaseDirectory(StaticDirectory):
+    def __init__(self, pb: PocketBase, budgets: BudgetLookup | None = None) -> None:
+        super().__init__((), budgets)
+        self._pb = pb
+
+    async def refresh(self) -> None:
+        tenants = {t["id"]: t for t in await self._pb.list_records("tenants")}
+        records = []
+        for stack in await self._pb.list_records("stacks"):
+            tenant = tenants.get(stack.get("tenant"))
+            if tenant is None or not tenant.get("slug") or not stack.get("name"):
+                continue
+            records.append(
+                StackRecord(
+                    tenant=str(tenant["slug"]),
+                    stack=str(stack["name"]),
+                    template=stack.get("template") or None,
+                    plan=tenant.get("plan") or None,
+                    desired_state=str(stack.get("desired_state") or "running"),
+                    status=str(stack.get("status") or "pending"),
+                    coolify_status=stack.get("coolify_status") or None,
+                    service_uuid=stack.get("coolify_service_uuid") or None,
+                )
+            )
+        self.replace(records)
+        log.debug("monitor.directory_refreshed", stacks=len(records))
 
 
 def _date(ts: float | None) -> str:
@@ -67,15 +105,14 @@ class IncidentMirror:
             try:
                 record_id = self._record_ids.get(incident.id)
                 if record_id is None:
-                    existing = await self._pb.first(
-                        COLLECTION, pb_filter("incident_id = {:id}", id=incident.id)
-                    )
+                    query = pb_filter("incident_id = {:id}", id=incident.id)
+                    existing = await self._pb.first(INCIDENTS, query)
                     record_id = None if existing is None else str(existing["id"])
                 if record_id is None:
-                    created = await self._pb.create_record(COLLECTION, data)
+                    created = await self._pb.create_record(INCIDENTS, data)
                     record_id = str(created["id"])
                 else:
-                    await self._pb.update_record(COLLECTION, record_id, data)
+                    await self._pb.update_record(INCIDENTS, record_id, data)
             except Exception:
                 if not done:
                     raise
