@@ -57,7 +57,13 @@ class Context:
 
     @cached_property
     def store(self) -> Store:
-        return Store(self.pb, dry_run=self.dry_run, actor=self.settings.actor, operation_id=self.operation_id)
+        return Store(
+            self.pb,
+            dry_run=self.dry_run,
+            actor=self.settings.actor,
+            operation_id=self.operation_id,
+            crash_at=self.settings.test_crash_at,
+        )
 
     @cached_property
     def compose_loader(self) -> ComposeLoader | None:

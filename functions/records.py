@@ -24,6 +24,8 @@ class Tenant(_Record):
     coolify_project_uuid: str = ""
     project_create_pending_at: str = ""
     last_error: str = ""
+    requested_stacks: list[Any] | None = None
+    delete_volumes: bool = False
 
 
 class Stack(_Record):
@@ -46,6 +48,8 @@ class Stack(_Record):
     delete_volumes: bool = False
     kept_volumes: list[str] | None = None
     suspended_with_tenant: bool = False
+    plan: str = ""
+    failed_digest: str = ""
 
     @property
     def active(self) -> bool:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,11 +34,14 @@ def now_iso() -> str:
 
 
 class Store:
-    def __init__(self, pb: PocketBase, *, dry_run: bool, actor: str, operation_id: str) -> None:
+    def __init__(
+        self, pb: PocketBase, *, dry_run: bool, actor: str, operation_id: str, crash_at: str | None = None
+    ) -> None:
         self.pb = pb
         self.dry_run = dry_run
         self.actor = actor
         self.operation_id = operation_id
+        self.crash_at = crash_at  # tests only: die right after this audit event is stored
         self._seq = 0
         self._pending: list[asyncio.Task[Any]] = []
 
@@ -172,6 +177,9 @@ class Store:
             with contextlib.suppress(Exception):
                 await previous
         await self.pb.create_record("audit_events", event)
+        if self.crash_at and event["action"] == self.crash_at:
+            log.warning("test.crashing_now", after=self.crash_at)
+            os.kill(os.getpid(), signal.SIGKILL)
 
     async def flush(self) -> None:
         """Wait until every audit event of this operation is stored; re-raise the first failure."""

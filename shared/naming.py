@@ -72,12 +72,16 @@ def parse_stack_ref(ref: str) -> tuple[str, str]:
     return validate_slug(tenant), validate_stack_name(stack)
 
 
+# Every Coolify project and service the platform makes starts with this (the reconciler's orphans).
+PROJECT_PREFIX = "cf-"
+
+
 def project_name(tenant: str) -> str:
-    return f"cf-{tenant}"
+    return f"{PROJECT_PREFIX}{tenant}"
 
 
 def service_name(tenant: str, stack: str) -> str:
-    return f"cf-{tenant}-{stack}"
+    return f"{PROJECT_PREFIX}{tenant}-{stack}"
 
 
 def public_host(tenant: str, stack: str, base_domain: str) -> str:

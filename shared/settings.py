@@ -93,6 +93,59 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="INFO", description="Log level of the JSON logs on stderr.")
 
+    # --- Event functions (cfa serve) ------------------------------------------------------------------
+    serve_host: str = Field(
+        default="127.0.0.1", description="Bind address of cfa serve (webhooks, health, metrics)."
+    )
+    serve_port: int = Field(
+        default=8480, ge=0, le=65535, description="Port of cfa serve (0: pick a free one)."
+    )
+    functions_url: AnyHttpUrl | None = Field(
+        default=None,
+        description="Where Coolify reaches cfa serve (https://…); cfa hooks install and doctor use it.",
+    )
+    webhook_token: SecretStr | None = Field(
+        default=None,
+        description="The secret path segment of Coolify's webhook URL (/hooks/coolify/<token>); unset: "
+        "the receiver refuses every call.",
+    )
+    reconcile_interval_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="How often desired state is compared with all of Coolify (and at start).",
+    )
+    status_poll_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often stacks in a transitional status are checked (one list call).",
+    )
+    handler_max_attempts: int = Field(
+        default=4,
+        ge=1,
+        description="Attempts of a handler on a retryable failure before the stack is failed.",
+    )
+    handler_concurrency: int = Field(default=8, ge=1, description="Handlers running at once in cfa serve.")
+    shutdown_grace_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="On SIGTERM, how long in-flight handlers may finish before they are cancelled.",
+    )
+    catchup_margin_seconds: float = Field(
+        default=120.0,
+        ge=0,
+        description="After a realtime reconnect, records updated this long before the last seen are re-read.",
+    )
+    realtime_probe_seconds: float = Field(
+        default=240.0,
+        gt=0,
+        description="How often cfa serve proves its realtime subscription delivers (a probe record; keeps it "
+        "from PocketBase's 5-minute idle close).",
+    )
+    test_crash_at: str | None = Field(
+        default=None,
+        description="Tests only: the process kills itself right after this audit event is written.",
+    )
+
     # --- Monitor -------------------------------------------------------------------------------------
     apprise_urls: SecretStr | None = Field(
         default=None, description="Apprise URLs, space or comma separated (they embed tokens)."

@@ -12,6 +12,7 @@ from functions.context import Context, open_context
 from functions.operations.changes import ChangePlan
 from functions.operations.delete import delete
 from functions.operations.doctor import Check, doctor, setup_failed
+from functions.operations.hooks import install_hooks
 from functions.operations.lifecycle import StackResult
 from functions.operations.migrate import migrate_all
 from functions.operations.provision import ProvisionRequest, provision
@@ -455,6 +456,15 @@ def _print_template(template: Template) -> None:
     output.table(rows, ["PLAN", "SERVICE", "CPUS", "MEMORY", "PIDS", "VOLUME BUDGET"])
 
 
+async def _hooks(ctx: Context, args: argparse.Namespace) -> int:
+    result = await install_hooks(ctx, args.url)
+    if args.json:
+        output.emit_json(result)
+    else:
+        output.say(f"Coolify's webhook channel now posts to {result.url}: {', '.join(result.events)}")
+    return 0
+
+
 async def _unlock(ctx: Context, args: argparse.Namespace) -> int:
     result = await unlock(ctx, args.tenant)
     if args.json:
@@ -504,5 +514,6 @@ _HANDLERS = {
     "doctor": _doctor,
     "audit": _audit,
     "unlock": _unlock,
+    "hooks": _hooks,
     "volumes": _volumes,
 }

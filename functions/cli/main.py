@@ -172,6 +172,20 @@ def build_parser() -> argparse.ArgumentParser:
     copy.add_argument("target", help="the re-provisioned stack's volume (suspend the stack first)")
     copy.add_argument("--image", default=COPY_IMAGE, help=f"an image with sh and cp (default {COPY_IMAGE})")
 
+    hooks = sub.add_parser("hooks", help="Coolify's webhook channel")
+    hooks_sub = hooks.add_subparsers(dest="hooks_command", required=True, metavar="ACTION")
+    install = hooks_sub.add_parser(
+        "install", parents=[common], help="point Coolify's team webhook channel at cfa serve"
+    )
+    install.add_argument(
+        "--url", required=True, help="where Coolify reaches cfa serve, e.g. https://functions.example.com"
+    )
+
+    sub.add_parser(
+        "serve",
+        help="run the event functions: PocketBase realtime, Coolify webhooks, status poller, reconciler",
+    )
+
     unlock = sub.add_parser(
         "unlock", parents=[common], help="free a tenant's lock whose holder is gone (audited)"
     )
@@ -218,6 +232,17 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             loop.remove_signal_handler(signum)
 
 
+def _serve(settings: Settings) -> int:
+    """``cfa serve`` handles SIGTERM and SIGINT itself (uvicorn): drain, release locks, exit 0."""
+    from functions.serve import serve
+
+    try:
+        return asyncio.run(serve(settings))
+    except CfaError as err:
+        print(f"cfa: {err.one_line()}", file=sys.stderr)
+        return err.exit_code
+
+
 def _quiet_closed_stdout() -> int:
     """stdout was a pipe whose reader left (``| head``): the work is done; say nothing more."""
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -238,6 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cfa: invalid settings: {problems}", file=sys.stderr)
         return 6
     configure_logging(settings.log_level)
+    if args.command == "serve":
+        return _serve(settings)
     try:
         return asyncio.run(_run(args, settings))
     except BrokenPipeError:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Literal
 
+import httpx
 from pydantic import BaseModel
 
 from functions.context import Context
 from functions.operations.coolify_resources import choose_server
+from functions.operations.hooks import HANDLED
 from shared.catalog import load_catalog
 from shared.errors import AuthError, CfaError, NotFoundError, RejectedError
 from shared.examples import example_params
@@ -23,7 +25,16 @@ from shared.rendering import render_stack
 from shared.settings import Settings
 
 Outcome = Literal["ok", "warn", "fail", "skip"]
-REQUIRED_COLLECTIONS = ("tenants", "stacks", "stack_secrets", "audit_events", "operation_locks")
+REQUIRED_COLLECTIONS = (
+    "tenants",
+    "stacks",
+    "stack_secrets",
+    "audit_events",
+    "operation_locks",
+    "secret_inputs",
+    "realtime_probes",
+    "webhook_receipts",
+)
 
 
 class Check(BaseModel):
@@ -160,6 +171,77 @@ def check_settings(settings: Settings) -> list[Check]:
     return checks
 
 
+async def check_hooks(ctx: Context) -> list[Check]:
+    """Whether Coolify's webhook channel points at cfa serve, and whether cfa serve answers."""
+    settings = ctx.settings
+    if settings.coolify_url is None:
+        return []
+    if settings.functions_url is None:
+        return [
+            Check(
+                name="webhooks",
+                outcome="warn",
+                detail="CFA_FUNCTIONS_URL is not set: cannot check Coolify's webhook channel or cfa serve",
+                advice="set CFA_FUNCTIONS_URL to where Coolify reaches cfa serve, then cfa hooks install",
+            )
+        ]
+    base = str(settings.functions_url).rstrip("/")
+    checks = []
+    try:
+        channel = await ctx.coolify.get_webhook_notifications()
+    except CfaError as err:
+        checks.append(Check(name="webhooks", outcome="fail", detail=err.message, advice=err.advice))
+    else:
+        url = channel.get("webhook_url")
+        missing = [k for k, on in HANDLED.items() if on and not channel.get(k)]
+        if not channel.get("webhook_enabled") or missing:
+            detail = (
+                "Coolify's webhook channel is off"
+                if not channel.get("webhook_enabled")
+                else (f"events not sent: {', '.join(missing)}")
+            )
+            checks.append(
+                Check(
+                    name="webhooks",
+                    outcome="fail",
+                    detail=detail,
+                    advice=f"run cfa hooks install --url {base}",
+                )
+            )
+        elif url is not None and not str(url).startswith(f"{base}/hooks/coolify/"):
+            checks.append(
+                Check(
+                    name="webhooks",
+                    outcome="fail",
+                    detail="Coolify's webhook channel points elsewhere",
+                    advice=f"run cfa hooks install --url {base}",
+                )
+            )
+        else:
+            seen = "" if url is not None else " (its URL is hidden from this token: not compared)"
+            checks.append(
+                Check(name="webhooks", outcome="ok", detail=f"Coolify sends the handled events{seen}")
+            )
+    try:
+        async with httpx.AsyncClient(timeout=5.0) as http:
+            answer = await http.get(f"{base}/healthz")
+        ok = answer.status_code == 200
+        detail = f"{base}/healthz answered {answer.status_code}"
+    except httpx.HTTPError as err:
+        ok, detail = False, f"{base}/healthz: {type(err).__name__}"
+    checks.append(
+        Check(
+            name="functions",
+            outcome="ok" if ok else "fail",
+            detail=detail,
+            advice=""
+            if ok
+            else "start cfa serve (the functions service of compose.yml) and check CFA_FUNCTIONS_URL",
+        )
+    )
+    return checks
+
+
 def check_compose(ctx: Context) -> list[Check]:
     """Whether a Compose v2 binary is there to load every render as the Coolify host will."""
     try:
@@ -226,6 +308,7 @@ async def doctor(ctx: Context) -> list[Check]:
     checks = check_settings(ctx.settings)
     checks += await check_pocketbase(ctx.pb)
     checks += await check_coolify(ctx)
+    checks += await check_hooks(ctx)
     checks += check_compose(ctx)
     checks += check_templates(ctx)
     return checks

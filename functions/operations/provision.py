@@ -11,8 +11,6 @@ and envs in place and restarts the service, after showing the change (``changes.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +21,7 @@ from functions.context import Context
 from functions.operations.changes import ChangePlan, plan_changes
 from functions.operations.common import await_settled, locked, raise_unless, refusals_audited
 from functions.operations.coolify_resources import choose_server, ensure_project, ensure_service
+from functions.operations.digest import env_digest
 from functions.operations.settle import TRANSITIONAL, settle
 from functions.records import Stack, Tenant
 from functions.store import now_iso
@@ -290,6 +289,8 @@ async def _apply(ctx: Context, checked: _Plan, *, wait: bool, start: bool) -> Pr
             "fqdn": checked.rendered.fqdn or "",
             "compose_sha256": checked.rendered.sha256,
             "env_sha256": env_digest,
+            "plan": checked.plan.name,
+            "failed_digest": "",
             "last_error": "",
         }
         if not start:  # up to date for its next start; nothing runs now
@@ -415,10 +416,6 @@ async def _sync_compose(
     return True
 
 
-def _env_digest(values: dict[str, str]) -> str:
-    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
-
-
 async def _sync_envs(
     ctx: Context, tenant: Tenant, stack: Stack, values: dict[str, str], created: bool
 ) -> tuple[str, bool]:
@@ -426,7 +423,7 @@ async def _sync_envs(
 
     Returns (digest of the values, whether a running service must restart to see them).
     """
-    digest = _env_digest(values)
+    digest = env_digest(values)
     if not values or (not created and stack.env_sha256 == digest):
         return digest, False
     await ctx.coolify.upsert_service_envs(

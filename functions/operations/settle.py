@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from functions.context import Context
+from functions.operations.digest import applied_digest
 from functions.records import Stack, Tenant
 from shared.coolify.models import ServiceStatus
 from shared.logging import get_logger
@@ -180,6 +181,9 @@ async def settle(
         fields["last_error"] = verdict.last_error
     if verdict.done and stack.transition_at:
         fields["transition_at"] = ""
+    if verdict.failed and action in ("provision", "resume"):
+        # What failed to start is held: the event functions retry it only once its configuration changes.
+        fields["failed_digest"] = applied_digest(stack)
     if not fields:
         return stack
     if verdict.status == "deleted":

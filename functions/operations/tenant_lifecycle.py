@@ -189,12 +189,29 @@ async def update_tenant(
                 "tenants.updated", tenant=tenant.slug, details={"from": previous, "to": changes}
             )
             log.info("tenants.updated", changes=sorted(changes))
-            outcomes: list[StackOutcome] = []
-            if "plan" in changes:
-                stacks = [s for s in await ctx.store.list_stacks(tenant) if s.active]
-                outcomes = await _each(ctx, stacks, "redeploy", lambda s: _redeploy(ctx, tenant, s, wait))
+            outcomes = await redeploy_for_plan(ctx, tenant, wait=wait) if "plan" in changes else []
             await ctx.store.flush()
         return _result(tenant, True, outcomes)
+
+
+async def apply_plan(ctx: Context, tenant: Tenant, *, wait: bool = True) -> list[StackOutcome]:
+    """The tenant's recorded plan, applied to stacks deployed under another one (the record was
+    changed elsewhere, e.g. in the PocketBase dashboard). PlanLimitError, with nothing changed, when
+    the stacks do not fit it."""
+    stacks = await ctx.store.list_stacks(tenant)
+    if not any(s.active and s.plan != tenant.plan for s in stacks):
+        return []
+    async with refusals_audited(ctx, "tenants.apply_plan", tenant.slug):
+        plan = get_plan(tenant.plan, ctx.settings)
+        _check_fits(ctx, tenant, plan, tenant.max_stacks, stacks)
+    async with locked(ctx, tenant.slug, f"tenants apply plan {tenant.slug}"):
+        return await redeploy_for_plan(ctx, tenant, wait=wait)
+
+
+async def redeploy_for_plan(ctx: Context, tenant: Tenant, *, wait: bool) -> list[StackOutcome]:
+    """Redeploy every active stack whose compose was rendered under another plan than the tenant's."""
+    stacks = [s for s in await ctx.store.list_stacks(tenant) if s.active and s.plan != tenant.plan]
+    return await _each(ctx, stacks, "redeploy", lambda s: _redeploy(ctx, tenant, s, wait))
 
 
 async def _redeploy(ctx: Context, tenant: Tenant, stack: Stack, wait: bool) -> Any:

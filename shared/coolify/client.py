@@ -38,6 +38,7 @@ from shared.coolify.models import (
     ServiceCreate,
     ServiceCreated,
     ServiceUpdate,
+    WebhookNotificationsUpdate,
 )
 from shared.errors import (
     AmbiguousWriteError,
@@ -218,6 +219,20 @@ class CoolifyClient:
         body = {"data": [item.model_dump(mode="json") for item in items]}
         # An upsert by key: repeating it is harmless, so it may be retried like a PATCH.
         await self._send("PATCH", f"/services/{uuid}/envs/bulk", json=body)
+
+    # --- notifications -------------------------------------------------------------------------------
+
+    async def get_webhook_notifications(self) -> dict[str, Any]:
+        """The team's webhook channel (``webhook_url`` only with a ``read:sensitive`` or root token)."""
+        response = await self._send("GET", "/notifications/webhook")
+        settings: dict[str, Any] = response.json()
+        return settings
+
+    async def update_webhook_notifications(self, body: WebhookNotificationsUpdate) -> dict[str, Any]:
+        """Change the team's webhook channel; repeating it is harmless (retried like a PATCH)."""
+        response = await self._send("PATCH", "/notifications/webhook", json=_body(body))
+        settings: dict[str, Any] = response.json()
+        return settings
 
     async def diagnostic_post(self, path: str, body: object) -> None:
         """Send a POST that must not change anything (``cfa doctor``'s ability probes)."""

@@ -186,3 +186,17 @@ class EnvItem(_Request):
     is_literal: bool = True
     is_multiline: bool = False
     is_shown_once: bool = False
+
+
+class WebhookNotificationsUpdate(_Request):
+    """Body of ``PATCH /notifications/webhook`` (the team's webhook channel; §10): only known keys."""
+
+    webhook_enabled: bool | None = None
+    webhook_url: str | None = None
+    scheduled_task_success_webhook_notifications: bool | None = None
+    scheduled_task_failure_webhook_notifications: bool | None = None
+    server_disk_usage_webhook_notifications: bool | None = None
+    server_reachable_webhook_notifications: bool | None = None
+    server_unreachable_webhook_notifications: bool | None = None
+    deployment_success_webhook_notifications: bool | None = None
+    deployment_failure_webhook_notifications: bool | None = None

@@ -115,6 +115,10 @@ def tenants_collection() -> Record:
             _text("coolify_project_uuid", max=64),
             _date("project_create_pending_at"),
             _text("last_error", max=2000),
+            # Stacks to create for this tenant: [{"template", "name", "params"}] (secret values are
+            # moved to stack_secrets by the event functions); delete_volumes: for status=deleted.
+            _json("requested_stacks"),
+            _bool("delete_volumes"),
             *_autodates(),
         ],
         "indexes": ["CREATE UNIQUE INDEX idx_tenants_slug ON tenants (slug)"],
@@ -156,6 +160,11 @@ def stacks_collection(tenants_id: str) -> Record:
             # Suspended because its tenant was: resumed with the tenant (a stack suspended on its own
             # stays suspended).
             _bool("suspended_with_tenant"),
+            # The plan its compose was last rendered under (a tenant's plan change redeploys it).
+            _text("plan", max=40),
+            # The configuration at which the event functions gave up on it: not retried by events
+            # until its configuration changes or an operator acts.
+            _text("failed_digest", max=64),
             *_autodates(),
         ],
         "indexes": ["CREATE UNIQUE INDEX idx_stacks_tenant_name ON stacks (tenant, name)"],
@@ -263,6 +272,39 @@ def incidents_collection() -> Record:
     }
 
 
+def secret_inputs_collection() -> Record:
+    """A write-only inbox for secret parameters: whoever may create (``createRule``) can never read back
+    (list/view superuser-only). The event functions move the values to ``stack_secrets`` and delete the
+    record at once. ``values`` is not hidden: PocketBase drops a hidden field a non-superuser writes."""
+    return {
+        **_superuser_only("secret_inputs"),
+        "createRule": '@request.auth.id != ""',
+        "fields": [
+            _text("tenant", required=True, max=30),
+            _text("stack", required=True, max=30),
+            _json("values"),
+            *_autodates(),
+        ],
+    }
+
+
+def realtime_probes_collection() -> Record:
+    """Records the event functions write to prove their realtime subscription delivers."""
+    return {
+        **_superuser_only("realtime_probes"),
+        "fields": [_text("owner", required=True, max=100), *_autodates()],
+    }
+
+
+def webhook_receipts_collection() -> Record:
+    """One record per Coolify webhook body (per 10-minute bucket): a replay finds its key taken."""
+    return {
+        **_superuser_only("webhook_receipts"),
+        "fields": [_text("key", required=True, max=100), _text("event", max=100), *_autodates()],
+        "indexes": ["CREATE UNIQUE INDEX idx_webhook_receipts_key ON webhook_receipts (key)"],
+    }
+
+
 @dataclass
 class MigrationReport:
     created: list[str] = field(default_factory=list)
@@ -365,6 +407,9 @@ async def migrate(pb: PocketBase, extra: list[Record] | None = None) -> Migratio
         stack_secrets_collection(stacks_id),
         audit_events_collection(),
         operation_locks_collection(),
+        secret_inputs_collection(),
+        realtime_probes_collection(),
+        webhook_receipts_collection(),
         *(extra or []),
     ]
     payload: list[Record] = []

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tests.fakes import coolify_envs as envs
+from tests.fakes import coolify_notifications as notifications
 from tests.fakes import coolify_projects as projects
 from tests.fakes import coolify_services as services
 from tests.fakes.coolify_api import Ctx, Reply
@@ -66,6 +67,8 @@ ROUTES: tuple[Route, ...] = (
     route("GET", "/services/{uuid}/start", services.lifecycle_needs_post, None),
     route("GET", "/services/{uuid}/stop", services.lifecycle_needs_post, None),
     route("GET", "/services/{uuid}/restart", services.lifecycle_needs_post, None),
+    route("GET", "/notifications/webhook", notifications.get_webhook, "read"),
+    route("PATCH", "/notifications/webhook", notifications.update_webhook, "write", json_body=True),
 )
 
 

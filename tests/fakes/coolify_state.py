@@ -181,6 +181,32 @@ class Service:
         return sorted(app.fqdn for app in self.applications if app.fqdn)
 
 
+TOGGLES = (
+    "deployment_success_webhook_notifications",
+    "deployment_failure_webhook_notifications",
+    "status_change_webhook_notifications",
+    "backup_success_webhook_notifications",
+    "backup_failure_webhook_notifications",
+    "scheduled_task_success_webhook_notifications",
+    "scheduled_task_failure_webhook_notifications",
+    "docker_cleanup_success_webhook_notifications",
+    "docker_cleanup_failure_webhook_notifications",
+    "server_disk_usage_webhook_notifications",
+    "server_reachable_webhook_notifications",
+    "server_unreachable_webhook_notifications",
+    "server_patch_webhook_notifications",
+    "traefik_outdated_webhook_notifications",
+)
+
+
+@dataclass
+class WebhookSettings:
+    webhook_enabled: bool = False
+    webhook_url: str | None = None
+    toggles: dict[str, bool] = field(default_factory=lambda: dict.fromkeys(TOGGLES, False))
+    allowed_internal_hosts: set[str] = field(default_factory=set)
+
+
 class CoolifyState:
     """All fake data plus the clock-driven lifecycle rules.
 
@@ -211,6 +237,7 @@ class CoolifyState:
         self.volumes: set[str] = set()
         self.removed_volumes: set[str] = set()
         self.deletions: list[Deletion] = []
+        self.webhook = WebhookSettings()
         self._ids: dict[str, int] = {}
 
     def new_uuid(self) -> str:

@@ -19,7 +19,16 @@ async def test_creates_all_collections_then_changes_nothing(pocketbase_empty: Po
         first = await migrate(pb)
         second = await migrate(pb)
         stacks = await pb.get_collection("stacks")
-    assert sorted(first.created) == ["audit_events", "operation_locks", "stack_secrets", "stacks", "tenants"]
+    assert sorted(first.created) == [
+        "audit_events",
+        "operation_locks",
+        "realtime_probes",
+        "secret_inputs",
+        "stack_secrets",
+        "stacks",
+        "tenants",
+        "webhook_receipts",
+    ]
     assert not second.changed
     assert stacks is not None
     assert "idx_stacks_tenant_name" in " ".join(stacks["indexes"])
