@@ -46,7 +46,10 @@ class Alert:
     runbook: str
 
     def __post_init__(self) -> None:
-        assert self.runbook in RUNBOOKS, self.runbook
+        if self.runbook not in RUNBOOKS:
+            raise ValueError(
+                f"no runbook {self.runbook!r} (declare it in RUNBOOKS and write runbooks/{self.runbook}.md)"
+            )
 
 
 class Alerter:

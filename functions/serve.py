@@ -134,9 +134,11 @@ class Functions:
         log.info("serve.stopped")
 
     async def _poll(self) -> None:
+        calls = self.rt.coolify.calls
         try:
             await self.poller.poll_once()
-            self.coolify_reachable = True
+            if self.rt.coolify.calls > calls:  # only an answer from Coolify says it is reachable
+                self.coolify_reachable = True
         except CfaError as err:
             self._unreachable(err)
 
@@ -232,10 +234,27 @@ def build(settings: Settings) -> Functions:
     return Functions(
         rt=rt,
         dispatcher=dispatcher,
-        subscriber=RealtimeSubscriber(settings, pb, dispatcher.submit, metrics),
+        subscriber=RealtimeSubscriber(
+            settings,
+            pb,
+            dispatcher.submit,
+            metrics,
+            on_outage=lambda down, why: _pocketbase_outage(rt, down, why),
+        ),
         poller=StatusPoller(rt),
         reconciler=Reconciler(rt),
         scheduler=AsyncIOScheduler(),
+    )
+
+
+def _pocketbase_outage(rt: Runtime, down: bool, why: str) -> None:
+    rt.alerter.send(
+        Alert(
+            severity="critical" if down else "resolved",
+            title="the event functions cannot reach PocketBase" if down else "PocketBase is reachable again",
+            body=why or "The realtime subscription is proven again; a catch-up sweep read what was missed.",
+            runbook="pocketbase-unreachable",
+        )
     )
 
 

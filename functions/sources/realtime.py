@@ -44,6 +44,7 @@ log = get_logger()
 
 TOPICS = ("tenants/*", "stacks/*", "secret_inputs/*", "realtime_probes/*")
 PROBE_TIMEOUT = 10.0
+OUTAGE_ALERT_AFTER = 60.0
 _BACKOFF_MAX = 30.0
 
 
@@ -69,9 +70,11 @@ class RealtimeSubscriber:
         submit: Callable[[AnyEvent], None],
         metrics: FunctionsMetrics,
         *,
+        on_outage: Callable[[bool, str], None] = lambda _down, _why: None,
         rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
+        self.on_outage = on_outage
         self.pb = pb
         self.submit = submit
         self.metrics = metrics
@@ -79,6 +82,8 @@ class RealtimeSubscriber:
         self.ready = False
         self.connects = 0
         self._last_seen: datetime | None = None
+        self._down_since: float | None = None
+        self._outage_reported = False
         self._probes: dict[str, asyncio.Future[None]] = {}
         self._rng = rng or random.Random()
         self._http = httpx.AsyncClient(base_url=pb.base_url, timeout=httpx.Timeout(10.0, read=None))
@@ -87,7 +92,10 @@ class RealtimeSubscriber:
         await self._http.aclose()
 
     async def run(self) -> None:
-        """Subscribe, sweep, prove, listen; again after every end of the stream. Runs until cancelled."""
+        """Subscribe, sweep, prove, listen; again after every end of the stream. Runs until cancelled.
+
+        PocketBase out of reach for ``OUTAGE_ALERT_AFTER`` seconds is reported through ``on_outage``
+        (once; ``on_outage(False)`` when it is back)."""
         delay = 0.5
         while True:
             reason = "eof"
@@ -99,17 +107,27 @@ class RealtimeSubscriber:
             except (httpx.HTTPError, CfaError, SubscriptionUnproven, ValueError) as err:
                 reason = type(err).__name__
                 log.warning("realtime.disconnected", reason=reason, retry_in=round(delay, 1))
+                now = asyncio.get_running_loop().time()
+                if self._down_since is None:
+                    self._down_since = now
+                if not self._outage_reported and now - self._down_since >= OUTAGE_ALERT_AFTER:
+                    self._outage_reported = True
+                    self.on_outage(True, f"{reason}: {err}")
                 await asyncio.sleep(delay * (0.5 + self._rng.random()))
                 delay = min(delay * 2, _BACKOFF_MAX)
-            finally:
-                self.ready = False
-                self.metrics.subscribed.set(0)
-                for waiter in self._probes.values():
-                    waiter.cancel()
-                self._probes.clear()
             self.metrics.reconnects.labels(reason=reason).inc()
 
     async def _connect_once(self) -> None:
+        try:
+            await self._stream()
+        finally:
+            self.ready = False
+            self.metrics.subscribed.set(0)
+            for waiter in self._probes.values():
+                waiter.cancel()
+            self._probes.clear()
+
+    async def _stream(self) -> None:
         async with aconnect_sse(self._http, "GET", "/api/realtime") as source:
             source.response.raise_for_status()
             events = source.aiter_sse()
@@ -166,6 +184,9 @@ class RealtimeSubscriber:
                 self.ready = True
                 self.metrics.subscribed.set(1)
                 log.info("realtime.ready")
+                if self._outage_reported:
+                    self.on_outage(False, "")
+                self._down_since, self._outage_reported = None, False
             await asyncio.sleep(self.settings.realtime_probe_seconds)
 
     async def _prove(self) -> None:

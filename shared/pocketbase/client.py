@@ -23,7 +23,7 @@ from shared.logging import get_logger
 
 log = get_logger()
 
-# Log in again this long before the token's ``exp``.
+# Log in again this long before the token's ``exp`` (a fifth of a shorter token's lifetime).
 _REFRESH_MARGIN_SECONDS = 300
 _MAX_PER_PAGE = 1000  # PocketBase silently caps perPage here.
 
@@ -71,6 +71,7 @@ class PocketBase:
         )
         self._token: str | None = None
         self._token_exp = 0.0
+        self._margin = float(_REFRESH_MARGIN_SECONDS)
         self._auth_lock = asyncio.Lock()
         self._clock = clock
 
@@ -112,11 +113,13 @@ class PocketBase:
         token = str(response.json()["token"])
         self._token = token
         self._token_exp = _jwt_exp(token)
-        log.debug("pocketbase.logged_in", expires_in=round(self._token_exp - self._clock()))
+        lifetime = self._token_exp - self._clock()
+        self._margin = min(float(_REFRESH_MARGIN_SECONDS), max(lifetime, 0.0) / 5)
+        log.debug("pocketbase.logged_in", expires_in=round(lifetime))
 
     async def _auth_header(self) -> dict[str, str]:
         async with self._auth_lock:
-            if self._token is None or self._clock() > self._token_exp - _REFRESH_MARGIN_SECONDS:
+            if self._token is None or self._clock() > self._token_exp - self._margin:
                 await self.login()
         assert self._token is not None
         return {"Authorization": self._token}

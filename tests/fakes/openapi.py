@@ -105,6 +105,39 @@ def _env_bulk(op: Operation) -> None:
     _env_fields(_body_schema(op)["properties"]["data"]["items"])
 
 
+_WEBHOOK_KEYS = (
+    "deployment_success",
+    "deployment_failure",
+    "status_change",
+    "backup_success",
+    "backup_failure",
+    "scheduled_task_success",
+    "scheduled_task_failure",
+    "docker_cleanup_success",
+    "docker_cleanup_failure",
+    "server_disk_usage",
+    "server_reachable",
+    "server_unreachable",
+    "server_patch",
+    "traefik_outdated",
+)
+
+
+def _webhook_settings(op: Operation) -> None:
+    """§10: PATCH /notifications/webhook takes webhook_enabled, webhook_url and one boolean per event;
+    the spec documents no request body at all."""
+    properties: dict[str, Any] = {"webhook_enabled": {"type": "boolean"}, "webhook_url": {"type": "string"}}
+    properties |= {f"{key}_webhook_notifications": {"type": "boolean"} for key in _WEBHOOK_KEYS}
+    op["requestBody"] = {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"type": "object", "properties": properties, "additionalProperties": False}
+            }
+        },
+    }
+
+
 # One list, each entry citing the reference (../shared/reference/coolify-api.md). Only request-side
 # differences matter here; the response-side ones are listed in the comment below the tuple.
 KNOWN_DEVIATIONS: tuple[Deviation, ...] = (
@@ -123,6 +156,8 @@ KNOWN_DEVIATIONS: tuple[Deviation, ...] = (
         "PATCH", "/services/{uuid}/envs", "only key is required; comment; value may be null", _env_update
     ),
     Deviation("PATCH", "/services/{uuid}/envs/bulk", "items take comment, value may be null", _env_bulk),
+    # §10: the webhook channel's settings (the spec lists no body for the PATCH).
+    Deviation("PATCH", "/notifications/webhook", "the documented settings keys", _webhook_settings),
 )
 # Response-side and behavioural mismatches (not checked here, since only requests are validated):
 # * POST /services/{uuid}/envs answers 201 with the whole env object; the spec says {uuid} (§6, §14).

@@ -10,10 +10,11 @@ import pytest
 from shared.pocketbase.embedded import PocketBaseServer
 from tests.cli.conftest import served_coolify
 from tests.fakes.coolify import FakeCoolify
+from tests.functions.conftest import acme, make_ctx, templates_dir
 from tests.monitor.support import Sink
 from tests.serve.harness import PB, Serve, serve_env
 
-__all__ = ["Sink", "served_coolify"]
+__all__ = ["Sink", "acme", "make_ctx", "served_coolify", "templates_dir"]
 
 StartServe = Callable[..., Serve]
 
