@@ -173,10 +173,16 @@ class FakeCoolify:
         """Make the next ``times`` parser runs throw, wherever they run (create, PATCH, start)."""
         self.state.parse_failures += times
 
-    def fail_compose_up(self, service_uuid: str, message: str = 'service "app" failed to start') -> None:
-        """Make the next start of this service fail inside ``docker compose up`` with ``message``
-        (kept in its activity log): ``starting:unhealthy``, then ``exited``."""
-        self.service(service_uuid).compose_up_failures.append(message)
+    def fail_compose_up(
+        self, service_uuid: str | None = None, message: str = 'service "app" failed to start'
+    ) -> None:
+        """Make the next start of this service (of any service, without a uuid) fail inside
+        ``docker compose up`` with ``message``, kept in its activity log: ``starting:unhealthy``, then
+        ``exited``."""
+        if service_uuid is None:
+            self.state.compose_up_failures.append(message)
+        else:
+            self.service(service_uuid).compose_up_failures.append(message)
 
     def deployed_compose(self, service_uuid: str) -> dict[str, Any]:
         """The compose Coolify deploys (``docker_compose``), after the parser's rewrites."""

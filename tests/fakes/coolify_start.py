@@ -37,8 +37,9 @@ def run_start(state: CoolifyState, service: Service) -> None:
     assert service.deployed is not None
     service.dotenv = render_dotenv(service, list(service.deployed["services"]), state.shared_variables)
     try:
-        if service.compose_up_failures:
-            raise ComposeUpError(service.compose_up_failures.pop(0))
+        injected = service.compose_up_failures or state.compose_up_failures
+        if injected:
+            raise ComposeUpError(injected.pop(0))
         containers = compose_up(service.deployed, service.dotenv)
     except ComposeUpError as err:
         service.activities.append(Activity("error", str(err)))

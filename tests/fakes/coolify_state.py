@@ -238,6 +238,7 @@ class CoolifyState:
         # The team's shared variables by type (team, project, environment, server) and key.
         self.shared_variables: dict[str, dict[str, str]] = {}
         self.parse_failures = 0  # the next this many parser runs throw (an injected 500)
+        self.compose_up_failures: list[str] = []  # the next starts of any service fail in `up`
         self.deletions: list[Deletion] = []
         self._ids: dict[str, int] = {}
 

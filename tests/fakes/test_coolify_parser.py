@@ -211,7 +211,7 @@ class TestComposeUpFailures:
         """`fail_compose_up`: the next start ends in `exited`, the reason only in the activity log."""
         coolify_fake.state.transition_delay = 3.0
         uuid = await created(coolify_client, coolify_fake, compose({"P": "x"}))
-        coolify_fake.fail_compose_up(uuid, "pull access denied")
+        coolify_fake.fail_compose_up(uuid, message="pull access denied")
         await coolify_client.post(f"/services/{uuid}/start")
         seen = []
         for _ in range(3):
@@ -222,6 +222,17 @@ class TestComposeUpFailures:
         await coolify_client.post(f"/services/{uuid}/start")  # the failure was for one start only
         coolify_clock.advance(3)
         assert (await coolify_client.get(f"/services/{uuid}")).json()["status"] == "running:healthy"
+
+    async def test_a_failure_armed_for_any_service_hits_the_next_start(
+        self, coolify_client: httpx.AsyncClient, coolify_fake: FakeCoolify, coolify_clock: FakeClock
+    ) -> None:
+        """Without a uuid the failure waits for the next start of whichever service, created later."""
+        coolify_fake.fail_compose_up(message="port is already allocated")
+        uuid = await created(coolify_client, coolify_fake, compose({"P": "x"}))
+        await coolify_client.post(f"/services/{uuid}/start")
+        coolify_clock.advance(1)
+        assert (await coolify_client.get(f"/services/{uuid}")).json()["status"] == "exited"
+        assert coolify_fake.service(uuid).activities[-1].log == "port is already allocated"
 
     async def test_an_injected_parser_failure_hits_the_next_parse(
         self, coolify_client: httpx.AsyncClient, coolify_fake: FakeCoolify
