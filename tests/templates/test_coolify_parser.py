@@ -36,7 +36,8 @@ MAGIC_VARIABLE = "Mention $SERVICE_FQDN_BOT, ${SERVICE_PASSWORD_X} and $SERVICE_
 REFERENCES = "${ROUTER_API_KEY} ${HOME} $HOME $(id) `id` $$ ${"
 QUOTING = '  it\'s "quoted", a back\\slash # no comment: ok  '
 MULTI_LINE = "first line\n\tsecond line with {{team.DB_PASSWORD}}\n$SERVICE_FQDN_OPENCLAW\n"
-SINGLE_LINE_HOSTILE = [DOLLAR_FIRST, SHARED_VARIABLE, MAGIC_VARIABLE, REFERENCES, QUOTING]
+EVERY_PRINTABLE = "".join(chr(c) for c in range(0x20, 0x7F)) + " ünï ✓ 漢字 🙂 \u00a0"
+SINGLE_LINE_HOSTILE = [DOLLAR_FIRST, SHARED_VARIABLE, MAGIC_VARIABLE, REFERENCES, QUOTING, EVERY_PRINTABLE]
 TEXT_HOSTILE = [*SINGLE_LINE_HOSTILE, MULTI_LINE]
 
 # Where each template carries free text from the tenant.
@@ -163,6 +164,51 @@ async def test_no_secret_is_written_into_the_deployed_compose(
     uuid = await deployed(coolify_client, coolify_fake, coolify_clock, name, variant, secrets)
     text = yaml.safe_dump(coolify_fake.deployed_compose(uuid))
     assert [key for key, value in secrets.items() if value in text] == []
+
+
+EVERY_PARAMETER: dict[str, dict[str, Any]] = {
+    "telegram-bot": {
+        "model": "org/model:v1@eu",
+        "system_prompt": MULTI_LINE,
+        "allowed_chat_ids": "7,-100200300",
+        "history_turns": "0",
+    },
+    "openclaw-agent": {
+        "model": "team/model-1",
+        "context_window": "4096",
+        "max_tokens": 131072,
+        "schedules": [{"name": "a", "cron": "*/5 0-6 1,15 * MON-FRI", "prompt": EVERY_PRINTABLE}],
+        "timezone": "America/Argentina/Buenos_Aires",
+        "trusted_proxies": "10.1.0.0/16,192.168.7.0/24",
+    },
+    "llm-workspace": {
+        "gateway": "litellm",
+        "admin_email": "o.brien+ops@mail.acme-corp.example",
+        "admin_name": "O'Brien - Ops.",
+        "models": "gpt-4o-mini,team/model:v1@eu",
+        "embedding_model": "text-embedding-3-large",
+        "persist_admin_settings": "yes",
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(EVERY_PARAMETER))
+async def test_every_parameter_arrives_as_validated(
+    coolify_client: httpx.AsyncClient, coolify_fake: FakeCoolify, coolify_clock: FakeClock, name: str
+) -> None:
+    """All of a template's parameters at once, awkward but valid, reach its code as validation left them."""
+    raw = {**stack_secrets_params(name), **EVERY_PARAMETER[name]}
+    validated = validate_params(template(name), raw)
+    uuid = await deployed(coolify_client, coolify_fake, coolify_clock, name, EVERY_PARAMETER[name])
+    view = VIEWS[name](coolify_fake, uuid)
+    expected = {
+        **validated.public,
+        **{s.name: raw[s.name] for s in template(name).meta.parameters if s.secret},
+    }
+    if name == "telegram-bot":
+        expected["allowed_chat_ids"] = sorted(expected["allowed_chat_ids"])
+    assert view == {key: expected[key] for key in view}
+    assert set(view) >= set(EVERY_PARAMETER[name])
 
 
 def hostile_cases() -> list[tuple[str, str, Any]]:
