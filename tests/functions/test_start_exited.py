@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+import shared.errors
 from functions.operations.provision import ProvisionRequest, provision
 from shared.errors import CfaError
 from shared.pocketbase.client import PocketBase
@@ -19,13 +20,15 @@ pytestmark = pytest.mark.anyio
 REQUEST = ProvisionRequest(tenant="acme", template="telegram-bot", stack="bot", params=BOT_PARAMS)
 WAIT = make_settings().provision_wait_seconds
 NEEDS_FUNCTIONS_CHANGE = pytest.mark.xfail(
+    # main has this since d479c3f (settle.py, StackFailedError): there the tests must simply pass.
+    condition=not hasattr(shared.errors, "StackFailedError"),
     strict=True,
-    raises=AssertionError,  # today: NotConvergedError (retryable) after the whole wait, stack "provisioning"
+    raises=AssertionError,  # here: NotConvergedError (retryable) after the whole wait, stack "provisioning"
     reason=(
         "needs functions/operations/common.py wait_for_service (or provision._converge) to stop polling "
         "once a status seen as starting/restarting/running after our start turns exited, and raise a "
-        "terminal (non-retryable) error saying the stack started, then exited, with advice to read the "
-        "service's activity log in Coolify; provision._record_failure then marks the stack failed"
+        "terminal (non-retryable) error saying the stack started, then exited, pointing at the service's "
+        "activity log in Coolify; provision._record_failure then marks the stack failed"
     ),
 )
 
@@ -40,7 +43,7 @@ async def assert_recognised_promptly(
     error = caught.value
     assert not error.retryable, error.one_line()
     assert "exited" in error.message
-    assert "activity" in error.advice.lower()
+    assert "activity" in error.one_line().lower()
     assert waited < WAIT / 2, f"waited {waited:.0f}s of {WAIT:.0f}s"
     (stack,) = await records(pb, "stacks")
     assert stack["status"] == "failed"
