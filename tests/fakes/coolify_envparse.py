@@ -28,7 +28,8 @@ from urllib.parse import urlsplit
 from tests.fakes.compose import generate_value
 from tests.fakes.coolify_state import CoolifyState, EnvVar, Service, SubResource
 
-MAGIC = re.compile(r"\$(\{?([a-zA-Z_\x80-\xff][a-zA-Z0-9_\x80-\xff]*)\}?)")
+# PHP's preg_match_all without /u works on bytes: \x80-\xff is any byte of a non-ASCII character.
+MAGIC = re.compile(rb"\$(\{?([a-zA-Z_\x80-\xff][a-zA-Z0-9_\x80-\xff]*)\}?)")
 SHARED = re.compile(r"{{(.*?)}}")
 SHARED_TYPES = ("team", "project", "environment")
 _VALID_KEY = re.compile(r"\A[A-Za-z_][A-Za-z0-9_.]*\Z")
@@ -246,9 +247,10 @@ def parse_environments(
         environment = environment_items(spec.get("environment") if isinstance(spec, dict) else None)
         found: list[str] = []
         for key, value in environment.items():
-            for match in MAGIC.finditer("" if value is None else str(value)):
-                if match.group(2).startswith("SERVICE_") and match.group(2) not in found:
-                    found.append(match.group(2))
+            for match in MAGIC.finditer(b"" if value is None else str(value).encode("utf-8")):
+                name_found = match.group(2).decode("utf-8", errors="replace")
+                if name_found.startswith("SERVICE_") and name_found not in found:
+                    found.append(name_found)
             if key.startswith(("SERVICE_FQDN_", "SERVICE_URL_")) and _URL_KEY.match(key):
                 _declared_url_key(state, service, apps.get(str(name)), key)
         all_magic.update(found)

@@ -157,6 +157,13 @@ class TestMagicVariables:
         uuid = await created(coolify_client, coolify_fake, compose({"P": "x ${SERVICE_PASSWORD_X} y"}))
         assert len(coolify_fake.env_values(uuid)["SERVICE_PASSWORD_X"] or "") == 32
 
+    async def test_a_magic_name_running_into_non_ascii_text_is_a_500(
+        self, coolify_client: httpx.AsyncClient, coolify_fake: FakeCoolify
+    ) -> None:
+        """PHP matches bytes, so `$SERVICE_Xü` names the variable `SERVICE_Xü`, which is no valid key."""
+        response = await create(coolify_client, coolify_fake, compose({"P": "über $$SERVICE_Xü"}))
+        assert response.status_code == 500
+
 
 class TestSecretReferences:
     async def test_a_required_reference_is_replaced_by_the_plaintext(
