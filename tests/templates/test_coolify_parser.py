@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from shared.errors import InvalidInput
+from shared.examples import example_params
 from shared.params import validate_params
 from tests.fakes.clock import FakeClock
 from tests.fakes.coolify import FakeCoolify
@@ -29,7 +30,7 @@ from tests.templates.support import CATALOG, env_b64json, render, template
 pytestmark = pytest.mark.anyio
 
 TEAM_SECRET = "team-secret-value-0001"
-# One value per rewrite of §15, each of which today's renders let through to Coolify.
+# One value per rewrite of §15, then the awkward rest.
 DOLLAR_FIRST = "$5 per month, billed yearly"
 SHARED_VARIABLE = "Use {{team.DB_PASSWORD}} and {{ project.API_KEY }} as written"
 MAGIC_VARIABLE = "Mention $SERVICE_FQDN_BOT, ${SERVICE_PASSWORD_X} and $SERVICE_URL_OPENCLAW_18789"
@@ -71,6 +72,11 @@ async def deployed(
 def free_text(name: str, text: str) -> dict[str, Any]:
     param, shape = FREE_TEXT[name]
     return {param: shape(text)}
+
+
+def example_values(name: str) -> dict[str, Any]:
+    """The template's own examples (required parameters, secrets included)."""
+    return example_params(template(name))
 
 
 async def test_a_system_prompt_starting_with_a_dollar_is_deployed_as_written(
@@ -197,7 +203,7 @@ async def test_every_parameter_arrives_as_validated(
     coolify_client: httpx.AsyncClient, coolify_fake: FakeCoolify, coolify_clock: FakeClock, name: str
 ) -> None:
     """All of a template's parameters at once, awkward but valid, reach its code as validation left them."""
-    raw = {**stack_secrets_params(name), **EVERY_PARAMETER[name]}
+    raw = {**example_values(name), **EVERY_PARAMETER[name]}
     validated = validate_params(template(name), raw)
     uuid = await deployed(coolify_client, coolify_fake, coolify_clock, name, EVERY_PARAMETER[name])
     view = VIEWS[name](coolify_fake, uuid)
@@ -249,16 +255,12 @@ async def test_every_free_form_value_is_refused_or_arrives_unchanged(
     if name == "llm-workspace":
         params["gateway"] = "litellm"  # the variant where every parameter reaches a container
     try:
-        validated = validate_params(template(name), {**stack_secrets_params(name), **params})
+        validated = validate_params(template(name), {**example_values(name), **params})
     except InvalidInput as err:
         assert err.field == f"param {param}"
         return
     uuid = await deployed(coolify_client, coolify_fake, coolify_clock, name, params)
     assert VIEWS[name](coolify_fake, uuid)[param] == validated.public[param]
-
-
-def stack_secrets_params(name: str) -> dict[str, Any]:
-    return {s.name: s.example for s in template(name).meta.parameters if s.example is not None}
 
 
 NODE = shutil.which("node")
