@@ -74,6 +74,17 @@ def free_text(name: str, text: str) -> dict[str, Any]:
     return {param: shape(text)}
 
 
+async def deployed_with_text(
+    client: httpx.AsyncClient, fake: FakeCoolify, clock: FakeClock, name: str, text: str
+) -> str:
+    """Deploy ``name`` with ``text`` as its free text, and check that its code reads the text as typed."""
+    params = free_text(name, text)
+    uuid = await deployed(client, fake, clock, name, params)
+    view = VIEWS[name](fake, uuid)
+    assert {k: view[k] for k in params} == params
+    return uuid
+
+
 def example_values(name: str) -> dict[str, Any]:
     """The template's own examples (required parameters, secrets included)."""
     return example_params(template(name))
@@ -86,10 +97,7 @@ async def test_a_system_prompt_starting_with_a_dollar_is_deployed_as_written(
 
     (The other templates carry free text inside JSON, which never starts with `$`; the generic test
     below covers them.)"""
-    uuid = await deployed(
-        coolify_client, coolify_fake, coolify_clock, "telegram-bot", {"system_prompt": DOLLAR_FIRST}
-    )
-    assert VIEWS["telegram-bot"](coolify_fake, uuid)["system_prompt"] == DOLLAR_FIRST
+    await deployed_with_text(coolify_client, coolify_fake, coolify_clock, "telegram-bot", DOLLAR_FIRST)
 
 
 @pytest.mark.parametrize("name", sorted(FREE_TEXT))
@@ -97,10 +105,7 @@ async def test_shared_variable_syntax_arrives_literally(
     coolify_client: httpx.AsyncClient, coolify_fake: FakeCoolify, coolify_clock: FakeClock, name: str
 ) -> None:
     """`{{team.X}}` in a tenant's text reaches the stack as typed: the team's shared variables stay out."""
-    params = free_text(name, SHARED_VARIABLE)
-    uuid = await deployed(coolify_client, coolify_fake, coolify_clock, name, params)
-    view = VIEWS[name](coolify_fake, uuid)
-    assert {k: view[k] for k in params} == params
+    uuid = await deployed_with_text(coolify_client, coolify_fake, coolify_clock, name, SHARED_VARIABLE)
     assert TEAM_SECRET not in yaml.safe_dump(coolify_fake.deployed_compose(uuid))
 
 
@@ -109,12 +114,10 @@ async def test_magic_variable_syntax_arrives_literally_and_opens_nothing(
     coolify_client: httpx.AsyncClient, coolify_fake: FakeCoolify, coolify_clock: FakeClock, name: str
 ) -> None:
     """`$SERVICE_FQDN_X` in a text is the tenant's text: no domain, no generated variable appears."""
-    params = free_text(name, MAGIC_VARIABLE)
-    uuid = await deployed(coolify_client, coolify_fake, coolify_clock, name, params)
-    view = VIEWS[name](coolify_fake, uuid)
-    assert {k: view[k] for k in params} == params
+    uuid = await deployed_with_text(coolify_client, coolify_fake, coolify_clock, name, MAGIC_VARIABLE)
     service = coolify_fake.service(uuid)
-    expected = {u.name: u.url for u in render(name, plan="business", params=params).urls}
+    rendered = render(name, plan="business", params=free_text(name, MAGIC_VARIABLE))
+    expected = {u.name: u.url for u in rendered.urls}
     assert {app.name: app.fqdn for app in service.applications if app.fqdn} == expected
     assert not [key for key in coolify_fake.env_values(uuid) if key.startswith("SERVICE_")]
 
