@@ -1,12 +1,25 @@
 """Validate template parameters before anything is rendered, stored or sent.
 
-Every value is checked against its declared type, and every string against the characters that could
-escape its YAML scalar or be interpolated later: control characters and line separators (a newline
-would start a new YAML key), Unicode bidi overrides (text that displays differently from what it is),
-``{{``/``{%`` (Jinja, and Coolify's ``{{team.VAR}}`` shared-variable syntax, which would leak team
-secrets into a container) and ``${``/``$name`` (Docker Compose interpolation, which would copy another
-variable such as a secret into this value). A lone ``$`` is fine: the renderer escapes it as ``$$``.
-The renderer then emits every value as a double-quoted scalar, so quotes cannot break out either.
+Every value is checked against its declared type. What no type accepts, and why:
+
+- control characters, and line breaks where one line is expected (U+2028, U+2029 and U+0085 too): a
+  value must not forge lines in a config file or a log; ``text`` keeps newlines and tabs;
+- Unicode bidi controls (text that displays differently from what it is) and lone surrogates (not
+  text: they cannot be encoded as UTF-8).
+
+Everything else is accepted, ``$``, ``${…}``, ``{{…}}``, ``$SERVICE_…``, quotes and backslashes
+included. Such text is not dangerous in itself: the renderer never lets a value become YAML structure,
+and the templates carry free text in a form that Coolify's service parser and Compose leave alone
+(base64, see templates/README.md), so it arrives as typed. A value a third-party image must read as-is
+is held to a ``pattern`` by its template, and the policy refuses a render in which Coolify would still
+rewrite something (``shared.policy``). URLs refuse ``$``, ``{`` and ``}`` (percent-encode them).
+
+Secret values take another path: Coolify's env API, then the ``.env`` it writes at every start, where a
+value is trimmed, ``{{team.X}}`` is replaced with the team's shared variable, a JSON object or array is
+written unquoted, and anything else is wrapped in single quotes *without escaping*. A secret therefore
+must not contain ``'``, ``{{``, control characters or line breaks, must not end with a backslash or start or
+end with a blank, and must not be a JSON object or array. A ``$`` is fine: the compose references a
+secret as ``${NAME}``, which Compose resolves once from the quoted ``.env`` value.
 """
 
 from __future__ import annotations
@@ -26,7 +39,8 @@ from shared import redaction
 from shared.catalog import ParamSpec, Template
 from shared.errors import InvalidInput
 
-_INTERPOLATION = re.compile(r"\$\{|\$\(|\$[A-Za-z_]|\{\{|\{%|\{#")
+# Template and interpolation syntax: named when a value breaks its pattern, as the likely reason.
+_SYNTAX = re.compile(r"\{\{|\{%|\{#|\$\{|\$\(|\$[A-Za-z_]")
 _BIDI = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F)}
 _LINE_BREAKS = {"\u2028", "\u2029", "\u0085"}
 _IMAGE = re.compile(
@@ -50,8 +64,8 @@ def _fail(spec: ParamSpec, message: str, advice: str = "") -> InvalidInput:
     return InvalidInput(f"param {spec.name}", message, advice=advice or spec.description)
 
 
-def check_safe_string(spec: ParamSpec, value: str, *, multiline: bool) -> str:
-    """Refuse characters that could escape a YAML scalar or be interpolated (see module docstring)."""
+def check_safe_string(spec: ParamSpec, value: str, *, multiline: bool, advice: str = "") -> str:
+    """Refuse control characters, line breaks (unless ``multiline``), bidi controls and surrogates."""
     for char in value:
         category = unicodedata.category(char)
         if char in ("\n", "\t") and multiline:
@@ -60,18 +74,40 @@ def check_safe_string(spec: ParamSpec, value: str, *, multiline: bool) -> str:
             name = {"\n": "a newline", "\r": "a carriage return", "\t": "a tab", "\x00": "a NUL byte"}.get(
                 char, f"control character U+{ord(char):04X}"
             )
-            return_advice = "use a text parameter for multi-line values" if char == "\n" else ""
-            raise _fail(spec, f"contains {name}", return_advice)
+            line_advice = "use a text parameter for multi-line values" if char == "\n" else ""
+            raise _fail(spec, f"contains {name}", advice or line_advice)
         if char in _BIDI:
-            raise _fail(spec, f"contains the invisible direction control U+{ord(char):04X}")
-    found = _INTERPOLATION.search(value)
-    if found:
+            raise _fail(spec, f"contains the invisible direction control U+{ord(char):04X}", advice)
+        if category == "Cs":
+            raise _fail(spec, f"contains the lone surrogate U+{ord(char):04X}, which is not text", advice)
+    return value
+
+
+def check_secret_value(spec: ParamSpec, value: str) -> str:
+    """Refuse what Coolify's ``.env`` cannot carry to the container unchanged (see module docstring)."""
+    why = "Coolify's .env cannot carry this to the container unchanged: use a secret without it (re-issue it)"
+    check_safe_string(spec, value, multiline=False, advice=why)
+    if "'" in value:
+        raise _fail(spec, "contains a single quote ('), which breaks Coolify's .env quoting", why)
+    if "{{" in value:
+        raise _fail(spec, "contains '{{', which Coolify replaces with the team's shared variables", why)
+    if value != value.strip():
+        raise _fail(spec, "starts or ends with a blank, which Coolify strips", why)
+    if value.endswith("\\"):
+        raise _fail(spec, "ends with a backslash, which escapes Coolify's closing quote", why)
+    if value[:1] in ("{", "[") and _is_json(value):
         raise _fail(
-            spec,
-            f"contains {found.group(0)!r}, which Docker Compose or Coolify would interpolate",
-            "remove it (a lone $ is fine)",
+            spec, "is a JSON object or array, which Coolify writes unquoted (and Compose rewrites)", why
         )
     return value
+
+
+def _is_json(value: str) -> bool:
+    try:
+        json.loads(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _length(spec: ParamSpec, value: str) -> str:
@@ -81,7 +117,9 @@ def _length(spec: ParamSpec, value: str) -> str:
     if spec.min_length is not None and len(value) < spec.min_length:
         raise _fail(spec, f"is too short (at least {spec.min_length} characters)")
     if spec.pattern and not re.fullmatch(spec.pattern, value):
-        raise _fail(spec, "does not have the expected format")
+        syntax = _SYNTAX.search(value)
+        shown = f" (it contains {syntax.group(0)!r})" if syntax else ""
+        raise _fail(spec, f"does not have the expected format{shown}")
     return value
 
 
@@ -122,6 +160,8 @@ def _url(spec: ParamSpec, raw: str) -> str:
         raise _fail(spec, "must not carry credentials", "pass credentials as secret parameters")
     if any(c in value for c in " \"'<>\\`"):
         raise _fail(spec, "contains characters that are not allowed in a URL")
+    if any(c in value for c in "${}"):
+        raise _fail(spec, "contains $, { or }", "percent-encode them (%24, %7B, %7D)")
     return value
 
 
@@ -167,6 +207,12 @@ def _schedules(spec: ParamSpec, raw: Any) -> list[dict[str, str]]:
 
 
 def _one(spec: ParamSpec, raw: Any) -> Any:
+    if spec.secret and isinstance(raw, str):
+        check_secret_value(spec, raw)
+    return _typed(spec, raw)
+
+
+def _typed(spec: ParamSpec, raw: Any) -> Any:
     if spec.type in ("string", "text"):
         if not isinstance(raw, str):
             raise _fail(spec, f"must be text, got {type(raw).__name__}")

@@ -13,10 +13,15 @@ loads and applies the same way (PidsLimit, Memory and NanoCpus, as ``docker insp
 Coolify's service parser passes these keys through unchanged (``collect($service)->merge(...)`` in
 ``serviceParser``: ``../shared/reference/coolify-api.md`` §11.3, §15). Every render is also loaded by a
 real Compose v2 (``shared.compose_loader``) when one is available.
+
+Environment values are the one place that parser rewrites (§15): a value starting with ``$`` (other
+than a plain ``${NAME}`` reference), any ``{{…}}`` and any ``$SERVICE_…`` are refused, so a render
+Coolify would change, or answer with a 500, is never sent.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -185,14 +190,38 @@ def _labels(name: str, service: Service, _t: Template, _p: PlanProfile) -> list[
     return problems
 
 
+# Coolify's magic-variable scan (parsers.php): `$NAME` or `${NAME` anywhere in a value, `$$` included.
+_MAGIC = re.compile(r"\$\{?SERVICE_")
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
 def _environment(name: str, service: Service, _t: Template, _p: PlanProfile) -> list[str]:
+    """Environment values Coolify's service parser would rewrite (../shared/reference/coolify-api.md §15)."""
     environment = service.get("environment") or {}
-    keys = environment if isinstance(environment, dict) else [str(e).split("=", 1)[0] for e in environment]
-    return [
-        f"{name}: {key} would make Coolify generate a (plain http) domain; public URLs come from `urls`"
-        for key in keys
-        if str(key).startswith(("SERVICE_URL_", "SERVICE_FQDN_"))
-    ]
+    if isinstance(environment, list):
+        environment = dict(str(e).partition("=")[::2] for e in environment)
+    problems = []
+    for key, raw in environment.items():
+        where, value = f"{name}: {key}", "" if raw is None else str(raw)
+        if str(key).startswith(("SERVICE_URL_", "SERVICE_FQDN_")):
+            problems.append(
+                f"{where} would make Coolify generate a (plain http) domain; public URLs come from `urls`"
+            )
+        elif str(key).startswith(("SERVICE_", "COOLIFY_")):
+            problems.append(f"{where}: SERVICE_* and COOLIFY_* variables are Coolify's own")
+        reference = _REFERENCE.fullmatch(value)
+        if value.startswith("$") and reference is None:
+            problems.append(
+                f"{where}: Coolify reads a value starting with $ as a variable (rewritten, or a 500 after"
+                " saving); reference a secret as ${NAME}, carry text with | b64"
+            )
+        if "{{" in value:
+            problems.append(
+                f"{where}: Coolify replaces {{{{…}}}} with the team's shared variables; use | b64"
+            )
+        if _MAGIC.search(value):
+            problems.append(f"{where}: $SERVICE_… makes Coolify create variables and domains; use | b64")
+    return problems
 
 
 SERVICE_RULES: tuple[Rule, ...] = (

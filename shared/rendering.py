@@ -3,14 +3,22 @@
 Jinja2 runs sandboxed with StrictUndefined, and every ``{{ expression }}`` is emitted as one complete,
 double-quoted YAML scalar (JSON is YAML) with ``$`` doubled for Docker Compose: a value can never add
 structure, close its quotes or trigger interpolation. Templates therefore build whole values inside
-the braces (``{{ "https://" ~ public.host }}``), never splice text around them. The result is parsed
-back, the standard ``cf.*`` labels are set on every service, and the document is checked against the
-hardening policy, the Compose JSON schema and, when a Compose v2 binary is given, Compose's own loader
-(``shared.compose_loader``). Same inputs give byte-identical output.
+the braces (``{{ "https://" ~ public.host }}``), never splice text around them.
+
+That protects the YAML and Compose, not the environment values from Coolify's service parser, which
+reads a value starting with ``$``, any ``{{team.X}}`` and any ``$SERVICE_…`` itself. Free text goes
+through the ``b64`` filter (UTF-8 text as base64) and structured values through ``b64json`` (compact
+JSON, keys sorted, as base64): base64 has no character that Coolify, YAML or Compose would touch, and the
+consumer decodes it (templates/README.md).
+
+The result is parsed back, the standard ``cf.*`` labels are set on every service, and the document is
+checked against the hardening policy, the Compose JSON schema and, when a Compose v2 binary is given,
+Compose's own loader (``shared.compose_loader``). Same inputs give byte-identical output.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -79,9 +87,29 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
+def b64(value: Any) -> str:
+    """Jinja filter ``b64``: a text parameter as base64 of its UTF-8 bytes (decoded by the consumer)."""
+    if isinstance(value, Undefined):
+        str(value)  # StrictUndefined raises UndefinedError here, naming the missing variable
+    if not isinstance(value, str):
+        raise TemplateError("(render)", [f"b64 takes text, got a {type(value).__name__}; use b64json"])
+    return base64.b64encode(value.encode("utf-8")).decode("ascii")
+
+
+def b64json(value: Any) -> str:
+    """Jinja filter ``b64json``: any JSON value as base64 of its compact, key-sorted UTF-8 JSON."""
+    if isinstance(value, Undefined):
+        str(value)
+    try:
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    except TypeError as err:
+        raise TemplateError("(render)", [f"b64json cannot encode a {type(value).__name__}"]) from err
+    return b64(text)
+
+
 @lru_cache(maxsize=1)
 def _environment() -> SandboxedEnvironment:
-    return SandboxedEnvironment(
+    environment = SandboxedEnvironment(
         undefined=StrictUndefined,
         finalize=yaml_scalar,
         autoescape=False,
@@ -89,6 +117,9 @@ def _environment() -> SandboxedEnvironment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    environment.filters["b64"] = b64
+    environment.filters["b64json"] = b64json
+    return environment
 
 
 @lru_cache(maxsize=64)

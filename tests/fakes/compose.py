@@ -45,10 +45,6 @@ DATABASE_IMAGES = frozenset(
 )
 _FORBIDDEN = ("`", "$(", "${", "|", "&", ";", "<", ">", "\t", "\n")
 _ALLOWED_VAR_SOURCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}(/.*)?$")
-_REFERENCE = re.compile(
-    r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*)|(:?\?)[^}]*)?\}|\$([A-Za-z_][A-Za-z0-9_]*)"
-)
-_URL_VAR = re.compile(r"^SERVICE_(?:URL|FQDN)_([A-Z0-9_]+?)(?:_(\d+))?$")
 
 
 class ComposeError(ValueError):
@@ -188,68 +184,6 @@ def _check_shell_safety(services: dict[str, Any]) -> None:
                     continue
                 if any(bad in path for bad in _FORBIDDEN):
                     raise ComposeError(f"Invalid volume path '{path}' in service '{name}'.")
-
-
-@dataclass(frozen=True)
-class EnvReference:
-    """A variable the parser creates for one compose service.
-
-    ``refresh`` is true for ``SERVICE_URL_*``/``SERVICE_FQDN_*`` declared as *keys* (updated from the
-    current fqdn on every parse); everything else is ``firstOrCreate`` (kept once created).
-    """
-
-    service: str
-    key: str
-    default: str
-    refresh: bool = False
-    url_name: str | None = None
-    url_port: str | None = None
-
-
-def env_references(compose: Compose) -> list[EnvReference]:
-    """Variables ``parse()`` would create, in order of appearance (§11.1).
-
-    ``${VAR}`` → empty, ``${VAR:-x}`` → ``x``, generator tokens (``SERVICE_PASSWORD_*`` …) → a
-    generated value (computed by :func:`generate_value`, not here), ``SERVICE_URL_X[_PORT]`` and
-    ``SERVICE_FQDN_X[_PORT]`` → the URL/FQDN pairs of that compose service.
-    """
-    found: list[EnvReference] = []
-    for name, spec in compose.services.items():
-        environment = spec.get("environment") if isinstance(spec, dict) else None
-        for key, value in _environment_items(environment):
-            if _URL_VAR.match(key):
-                found.extend(_url_pairs(str(name), key, refresh=True))
-            for match in _REFERENCE.finditer(value or ""):
-                ref = match.group(1) or match.group(5)
-                if _URL_VAR.match(ref):
-                    found.extend(_url_pairs(str(name), ref, refresh=False))
-                else:
-                    default = match.group(3) if match.group(2) else ""
-                    found.append(EnvReference(str(name), ref, default or ""))
-    return found
-
-
-def _environment_items(environment: object) -> list[tuple[str, str | None]]:
-    if isinstance(environment, dict):
-        return [(str(k), None if v is None else str(v)) for k, v in environment.items()]
-    if isinstance(environment, list):
-        items: list[tuple[str, str | None]] = []
-        for entry in environment:
-            key, sep, value = str(entry).partition("=")
-            items.append((key.strip(), value if sep else None))
-        return items
-    return []
-
-
-def _url_pairs(service: str, var: str, *, refresh: bool) -> list[EnvReference]:
-    """Declaring either of URL/FQDN creates both, for the base name and (if given) the port form."""
-    match = _URL_VAR.match(var)
-    assert match is not None
-    base, port = match.group(1), match.group(2)
-    keys: list[tuple[str, str | None]] = [(f"SERVICE_URL_{base}", None), (f"SERVICE_FQDN_{base}", None)]
-    if port:
-        keys += [(f"SERVICE_URL_{base}_{port}", port), (f"SERVICE_FQDN_{base}_{port}", port)]
-    return [EnvReference(service, k, "", refresh, url_name=base, url_port=p) for k, p in keys]
 
 
 def generate_value(key: str) -> str | None:

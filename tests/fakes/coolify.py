@@ -12,6 +12,13 @@ armed faults → rate limit (429) → route (404 ``Not found.``) → bearer toke
 JSON body checks (400) → the handler. ``calls`` logs every request with the status it got.
 Time-based behaviour (rate-limit window, start/stop settling, async deletes) runs on the injected
 ``clock``, so tests step time with :class:`tests.fakes.clock.FakeClock` instead of sleeping.
+
+A submitted compose goes through a model of Coolify's service parser (:mod:`tests.fakes.coolify_parse`,
+:mod:`tests.fakes.coolify_envparse`: the 500 after saving, shared-variable and magic-variable
+substitution, secret references inlined as plain text); a start writes the ``.env``
+(:mod:`tests.fakes.coolify_dotenv`) and runs a model of ``docker compose up``
+(:mod:`tests.fakes.coolify_start`, :mod:`tests.fakes.compose_env`), so a test can read what each
+container was finally given (:meth:`FakeCoolify.container`).
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from starlette.routing import Route
 
 from tests.fakes.coolify_api import CallRecord, Ctx, Reply, message
 from tests.fakes.coolify_routes import check_json_body, match_route
-from tests.fakes.coolify_state import CoolifyState, Deletion, Destination, Server, Service
+from tests.fakes.coolify_state import Container, CoolifyState, Deletion, Destination, Server, Service
 from tests.fakes.faults import BEFORE_MODES, Fault, FaultMode
 from tests.fakes.openapi import SPEC_PATH, SpecValidator
 from tests.fakes.ratelimit import FixedWindowLimiter, Verdict
@@ -156,6 +163,38 @@ class FakeCoolify:
     def set_start_outcome(self, service_uuid: str, status: str) -> None:
         """The status later starts/restarts of this service settle on (default ``running:healthy``)."""
         self.service(service_uuid).start_outcome = status
+
+    def set_shared_variable(self, kind: str, key: str, value: str) -> None:
+        """A shared variable of the team (``kind``: team, project, environment or server), as the UI
+        sets it; the parser substitutes ``{{kind.key}}`` with ``value`` (§15)."""
+        self.state.shared_variables.setdefault(kind, {})[key] = value
+
+    def fail_parse(self, times: int = 1) -> None:
+        """Make the next ``times`` parser runs throw, wherever they run (create, PATCH, start)."""
+        self.state.parse_failures += times
+
+    def fail_compose_up(
+        self, service_uuid: str | None = None, message: str = 'service "app" failed to start'
+    ) -> None:
+        """Make the next start of this service (of any service, without a uuid) fail inside
+        ``docker compose up`` with ``message``, kept in its activity log: ``starting:unhealthy``, then
+        ``exited``."""
+        if service_uuid is None:
+            self.state.compose_up_failures.append(message)
+        else:
+            self.service(service_uuid).compose_up_failures.append(message)
+
+    def deployed_compose(self, service_uuid: str) -> dict[str, Any]:
+        """The compose Coolify deploys (``docker_compose``), after the parser's rewrites."""
+        deployed = self.service(service_uuid).deployed
+        assert deployed is not None, "the service was never parsed successfully"
+        return deployed
+
+    def container(self, service_uuid: str, name: str) -> Container:
+        """What the container of compose service ``name`` got at the last successful start."""
+        service = self.service(service_uuid)
+        assert name in service.containers, f"{name} did not start: {service.activities} {service.failed_jobs}"
+        return service.containers[name]
 
     def finish_deletions(self) -> None:
         """Complete every queued service deletion now."""

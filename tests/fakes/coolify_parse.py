@@ -1,31 +1,34 @@
-"""The fake's ``$service->parse()`` and ``applyServiceUrls()``: sub-resources, magic envs, volumes, domains.
+"""The fake's ``$service->parse()`` and ``applyServiceUrls()``: sub-resources, variables, volumes, domains.
 
-``parse`` runs on create, on a PATCH and on every start/restart, as in Coolify (§5.1, §5.3, §5.5).
+``parse`` runs on create, on a PATCH and on every start/restart, as in Coolify (§5.1, §5.3, §5.5). It
+keeps the deployed compose (Coolify's ``docker_compose``) on the service; the environment rewrites are
+:mod:`tests.fakes.coolify_envparse`, and a :class:`~tests.fakes.coolify_envparse.ParserError` from there
+propagates (the handlers turn it into Coolify's 500).
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.fakes.compose import env_references, generate_value
 from tests.fakes.coolify_api import Reply, message, validation_failed
-from tests.fakes.coolify_state import CoolifyState, EnvVar, Service, SubResource
+from tests.fakes.coolify_envparse import ParserError, parse_environments
+from tests.fakes.coolify_state import CoolifyState, Service, SubResource
 
 CONFLICT_MESSAGE = "Domain conflicts detected. Use force_domain_override=true to proceed."
 CONFLICT_WARNING = (
     "Using the same domain for multiple resources can cause routing conflicts and unpredictable behavior."
 )
+RESTART_MODE = "unless-stopped"
 
 
 def parse(state: CoolifyState, service: Service) -> None:
-    """Sync sub-resources, named volumes and parser-made env vars with the service's compose.
+    """Sync sub-resources, named volumes and variables with the compose; keep the deployed compose.
 
-    Sub-resources keep their uuid and fqdn across re-parses while the compose service name stays.
-    ``SERVICE_URL_*``/``SERVICE_FQDN_*`` declared as keys are refreshed from the current fqdn; every
-    other variable is created once and then left alone (``firstOrCreate``), so tests can rely on
-    generated passwords staying stable.
+    Sub-resources are saved first (a parser error later leaves them behind, as in Coolify) and keep
+    their uuid and fqdn across re-parses while the compose service name stays.
     """
     compose = service.compose
     if compose is None:
@@ -41,48 +44,28 @@ def parse(state: CoolifyState, service: Service) -> None:
         (databases if sub.is_database else applications).append(row)
     service.applications, service.databases = applications, databases
     service.volumes = [f"{service.uuid}_{name}" for name in compose.named_volumes()]
-    _apply_env_references(state, service)
+    if state.parse_failures > 0:
+        state.parse_failures -= 1
+        raise ParserError("injected parser failure")
+    environments = parse_environments(state, service, state.shared_variables)
+    service.deployed = _deployed(service, environments)
 
 
-def _apply_env_references(state: CoolifyState, service: Service) -> None:
+def _deployed(service: Service, environments: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """``collect($service)->merge([...])``: every key passes through; these are Coolify's."""
     assert service.compose is not None
-    references = env_references(service.compose)
-    apps = {app.name: app for app in service.applications}
-    for ref in references:  # first give every app that declares a URL variable its generated fqdn
-        app = apps.get(ref.service)
-        if ref.url_name and app is not None and app.fqdn is None:
-            port = next((r.url_port for r in references if r.service == ref.service and r.url_port), None)
-            app.fqdn = _generated_url(service, ref.url_name) + (f":{port}" if port else "")
-    for ref in references:
-        if ref.url_name:
-            value = _url_value(service, apps.get(ref.service), ref.key, ref.url_name, ref.url_port)
-        else:
-            value = generate_value(ref.key) or ref.default
-        env = service.env(ref.key)
-        if env is None:
-            service.envs.append(EnvVar(state.next_id("envs"), state.new_uuid(), ref.key, value))
-        elif ref.refresh:
-            env.value = value
-
-
-def _generated_url(service: Service, name: str) -> str:
-    """``<scheme>://<name>-<uuid>.<wildcard>``, or ``http://<name>-<uuid>.<ip>.sslip.io`` without one."""
-    host = f"{name.lower().replace('_', '-')}-{service.uuid}"
-    wildcard = service.server.wildcard_domain
-    if wildcard:
-        parts = urlsplit(wildcard)
-        return f"{parts.scheme or 'http'}://{host}.{parts.hostname}"
-    ip = "127.0.0.1" if service.server.ip == "host.docker.internal" else service.server.ip
-    return f"http://{host}.{ip}.sslip.io"
-
-
-def _url_value(service: Service, app: SubResource | None, key: str, name: str, port: str | None) -> str:
-    url = (app.fqdn if app is not None and app.fqdn else _generated_url(service, name)).split(",")[0].strip()
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if port:
-        host = f"{host}:{port}"
-    return host if key.startswith("SERVICE_FQDN_") else f"{parts.scheme}://{host}"
+    document: dict[str, Any] = copy.deepcopy(service.compose.document)
+    for name, spec in document["services"].items():
+        if not isinstance(spec, dict):
+            continue
+        spec["container_name"] = f"{name}-{service.uuid}"
+        spec["restart"] = spec.get("restart") or RESTART_MODE
+        if environments.get(str(name)):
+            spec["environment"] = environments[str(name)]
+        env_files = spec.get("env_file") or []
+        env_files = [env_files] if isinstance(env_files, str) else list(env_files)
+        spec["env_file"] = [*dict.fromkeys([*env_files, ".env"])]
+    return document
 
 
 def _hosts(url: str | None) -> list[str]:

@@ -2,7 +2,9 @@
 
 The order of checks follows ``ServicesController::create_service`` as the reference describes it:
 body checks → field rules → environment rule → project → environment → server → destination →
-compose → ``urls`` → tags → ``instant_deploy``. A create whose ``urls`` fail leaves no service behind.
+compose → save → ``parse()`` → ``urls`` → tags → ``instant_deploy``. A create whose ``urls`` fail
+leaves no service behind; one whose ``parse()`` throws answers 500 and leaves the half-made service
+(no ``urls`` applied, no tags), as does a PATCH with its new compose (§15).
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ import yaml
 from tests.fakes import coolify_rules as rules
 from tests.fakes.compose import ComposeError, decode_compose
 from tests.fakes.coolify_api import Ctx, Reply, message, serialize, validation_failed
+from tests.fakes.coolify_envparse import ParserError
 from tests.fakes.coolify_parse import apply_urls, parse
-from tests.fakes.coolify_state import EXITED, STARTING, CoolifyState, Service, SubResource, now_iso
+from tests.fakes.coolify_start import run_start
+from tests.fakes.coolify_state import EXITED, CoolifyState, Service, SubResource, now_iso
 
 SERVICE_NOT_FOUND = "Service not found."
+SERVER_ERROR = Reply(500, {"message": "Server Error"})  # Laravel's answer to an uncaught exception
 CREATE_FIELDS = (
     "type",
     "docker_compose_raw",
@@ -107,19 +112,8 @@ def service_json(service: Service, sensitive: bool) -> dict[str, Any]:
     if sensitive:
         # Coolify stores the decoded YAML re-dumped (comments and formatting lost), never the base64.
         row["docker_compose_raw"] = compose_text
-        row["docker_compose"] = _rendered_compose(service)
+        row["docker_compose"] = yaml.safe_dump(service.deployed, sort_keys=False) if service.deployed else ""
     return serialize(row)
-
-
-def _rendered_compose(service: Service) -> str:
-    if service.compose is None:
-        return ""
-    document: dict[str, Any] = yaml.safe_load(yaml.safe_dump(service.compose.document))
-    for name, spec in document["services"].items():
-        if isinstance(spec, dict):
-            spec["container_name"] = f"{name}-{service.uuid}"
-            spec.setdefault("restart", "unless-stopped")
-    return yaml.safe_dump(document, sort_keys=False)
 
 
 # -- field rules -------------------------------------------------------------------------------------
@@ -268,15 +262,19 @@ def create_service(ctx: Ctx) -> Reply:
         compose=compose,
         is_container_label_escape_enabled=rules.to_bool(body.get("is_container_label_escape_enabled", True)),
     )
-    parse(state, service)
+    state.services[service.uuid] = service  # saved before parse(), as in Coolify
+    try:
+        parse(state, service)
+    except ParserError:
+        return SERVER_ERROR
     if body.get("urls"):
         refused = apply_urls(
             state, service, body["urls"], force=rules.to_bool(body.get("force_domain_override"))
         )
         if refused is not None:
-            return refused  # Coolify soft-deletes the half-made service: nothing stays visible
+            del state.services[service.uuid]  # Coolify soft-deletes the half-made service
+            return refused
     service.tags = list(body.get("tags") or [])
-    state.services[service.uuid] = service
     state.volumes.update(service.volumes)
     if rules.to_bool(body.get("instant_deploy")):
         begin_start(state, service)
@@ -307,7 +305,10 @@ def update_service(ctx: Ctx) -> Reply:
             setattr(service, flag, rules.to_bool(body[flag]))
     service.compose = compose
     service.updated_at = now_iso()
-    parse(ctx.state, service)
+    try:
+        parse(ctx.state, service)
+    except ParserError:
+        return SERVER_ERROR  # the new compose and fields are saved; urls are not applied
     ctx.state.volumes.update(service.volumes)
     if body.get("urls"):
         refused = apply_urls(
@@ -331,10 +332,9 @@ def delete_service(ctx: Ctx) -> Reply:
 
 
 def begin_start(state: CoolifyState, service: Service) -> None:
-    """``StartService``: re-parse, report ``starting:unhealthy``, settle on ``start_outcome``."""
-    parse(state, service)
+    """``StartService``, queued: the job is :func:`~tests.fakes.coolify_start.run_start`."""
     service.starts += 1
-    state.queue(service, immediate=STARTING, target=service.start_outcome)
+    run_start(state, service)
 
 
 def start_service(ctx: Ctx) -> Reply:
@@ -363,9 +363,8 @@ def restart_service(ctx: Ctx) -> Reply:
     service = ctx.state.services.get(ctx.params["uuid"])
     if service is None:
         return message(404, SERVICE_NOT_FOUND)
-    parse(ctx.state, service)
     service.restarts += 1
-    ctx.state.queue(service, immediate=STARTING, target=service.start_outcome)
+    run_start(ctx.state, service)
     return message(200, "Service restarting request queued.")
 
 

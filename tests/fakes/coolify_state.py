@@ -12,6 +12,7 @@ import string
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from tests.fakes.compose import Compose
 
@@ -107,9 +108,27 @@ class EnvVar:
     is_multiline: bool = False
     is_shown_once: bool = False
     is_preview: bool = False
+    is_required: bool = False
     comment: str | None = None
     created_at: str = field(default_factory=now_iso)
     updated_at: str = field(default_factory=now_iso)
+
+
+@dataclass
+class Container:
+    """What one compose service's container was started with (after Coolify's and Compose's rewrites)."""
+
+    environment: dict[str, str]
+    command: list[str] | None = None
+    entrypoint: list[str] | None = None
+
+
+@dataclass
+class Activity:
+    """A start's activity log entry; Coolify's UI shows it, no API endpoint does."""
+
+    status: str  # "finished" or "error"
+    log: str
 
 
 @dataclass
@@ -166,6 +185,12 @@ class Service:
     stops: int = 0
     restarts: int = 0
     deletion: Deletion | None = None
+    deployed: dict[str, Any] | None = None  # ``docker_compose``: the compose after the parser's rewrites
+    dotenv: str | None = None  # the .env written by the last start
+    containers: dict[str, Container] = field(default_factory=dict)  # as started by the last good start
+    activities: list[Activity] = field(default_factory=list)
+    failed_jobs: list[str] = field(default_factory=list)  # start jobs that threw before any activity
+    compose_up_failures: list[str] = field(default_factory=list)  # injected: next starts fail in `up`
     created_at: str = field(default_factory=now_iso)
     updated_at: str = field(default_factory=now_iso)
 
@@ -236,6 +261,10 @@ class CoolifyState:
         self.services: dict[str, Service] = {}
         self.volumes: set[str] = set()
         self.removed_volumes: set[str] = set()
+        # The team's shared variables by type (team, project, environment, server) and key.
+        self.shared_variables: dict[str, dict[str, str]] = {}
+        self.parse_failures = 0  # the next this many parser runs throw (an injected 500)
+        self.compose_up_failures: list[str] = []  # the next starts of any service fail in `up`
         self.deletions: list[Deletion] = []
         self.webhook = WebhookSettings()
         self._ids: dict[str, int] = {}

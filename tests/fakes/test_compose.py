@@ -11,7 +11,6 @@ from tests.fakes.compose import (
     ComposeError,
     decode_compose,
     encode_compose,
-    env_references,
     generate_value,
     is_database_image,
 )
@@ -64,25 +63,6 @@ def test_variable_volume_sources_are_allowed() -> None:
 def test_database_images(image: str | None, expected: bool) -> None:
     """Known database images are told apart from applications, registry and tag ignored."""
     assert is_database_image(image) is expected
-
-
-def test_env_references() -> None:
-    """Defaults, plain references and URL declarations are all found, per compose service."""
-    text = (
-        "services:\n  app:\n    image: x\n    environment:\n"
-        "      SERVICE_URL_APP_3000: ''\n      A: ${A:-one}\n      B: $B\n      C: ${SERVICE_USER_C}\n"
-    )
-    refs = env_references(decode_compose(encode_compose(text)))
-    keys = [r.key for r in refs]
-    assert keys[:4] == [
-        "SERVICE_URL_APP",
-        "SERVICE_FQDN_APP",
-        "SERVICE_URL_APP_3000",
-        "SERVICE_FQDN_APP_3000",
-    ]
-    assert keys[4:] == ["A", "B", "SERVICE_USER_C"]
-    assert refs[4].default == "one"
-    assert all(r.refresh for r in refs[:4])
 
 
 def test_generators() -> None:

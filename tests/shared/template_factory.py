@@ -50,7 +50,7 @@ services:
       PROMPT: {{ params.prompt }}
       COUNT: {{ params.count | string }}
       IDS: {{ params.ids | join(",") }}
-      PROBE_TOKEN: ${PROBE_TOKEN:?}
+      PROBE_TOKEN: ${PROBE_TOKEN}
     healthcheck:
       test: ["CMD", "true"]
       interval: 30s

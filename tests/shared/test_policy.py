@@ -189,3 +189,30 @@ def test_optional_services_may_be_absent_but_required_ones_may_not(tmp_path: Pat
     compose = copy.deepcopy(GOOD)
     compose["services"] = {"proxy": compose["services"]["app"]}
     assert any("differ" in p for p in check_policy(compose, template, template.profile("starter")))
+
+
+COOLIFY_REWRITES = {
+    "required reference": ({"K": "${K:?}"}, "starting with $"),
+    "reference with text": ({"K": "${K}/x"}, "starting with $"),
+    "doubled dollar first": ({"P": "$$5 a month"}, "starting with $"),
+    "shared variable": ({"P": "x {{team.DB_PASSWORD}}"}, "shared variables"),
+    "magic in the middle": ({"P": "see $$SERVICE_FQDN_APP"}, "$SERVICE_"),
+    "magic braced": ({"P": "x ${SERVICE_PASSWORD_X}"}, "$SERVICE_"),
+    "coolify's own key": ({"COOLIFY_FQDN": "x"}, "Coolify's own"),
+    "list form": (["P={{team.X}}"], "shared variables"),
+}
+
+
+@pytest.mark.parametrize(("environment", "expected"), COOLIFY_REWRITES.values(), ids=list(COOLIFY_REWRITES))
+def test_environment_values_coolifys_parser_would_rewrite_are_refused(
+    template: Template, environment: Any, expected: str
+) -> None:
+    """What Coolify's service parser reads in an environment value (§15) never reaches it."""
+    problems = problems_with(template, {"environment": environment})
+    assert any(expected in p for p in problems), problems
+
+
+def test_plain_references_and_text_with_dollars_inside_pass(template: Template) -> None:
+    """`${NAME}` (a secret reference), base64, and a `$$` that is not first are left alone by Coolify."""
+    environment = {"K": "${K}", "O": "${OTHER}", "P": "costs $$5", "B": "e3t0ZWFtLlh9fQ==", "N": None}
+    assert problems_with(template, {"environment": environment}) == []

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
@@ -13,7 +16,10 @@ from shared.params import ValidatedParams, validate_params
 from shared.plans import get_plan
 from shared.rendering import render_stack
 from shared.settings import Settings
+from tests.fakes.clock import FakeClock
+from tests.fakes.coolify import FakeCoolify
 from tests.shared.template_factory import COMPLIANT_COMPOSE, make_template
+from tests.templates.coolify_deploy import deploy
 
 STARTER = get_plan("starter", Settings())
 
@@ -81,8 +87,6 @@ BREAKOUTS = [
     "x'\nADMIN: 'injected",
     "x\u2028ADMIN: injected",
     "x\r\nADMIN: injected",
-    "{{ 7 * 7 }}",
-    "${PROBE_TOKEN}",
     "x\n  nested: {a: 1}\n",
 ]
 
@@ -94,6 +98,35 @@ def test_quoting_holds_even_for_values_validation_would_refuse(template: Templat
     env = environment(render(template, params))
     assert env["GREETING"] == value.replace("$", "$$")
     assert "ADMIN" not in env and "nested" not in env
+
+
+COOLIFY_WOULD_REWRITE = {
+    "{{ 7 * 7 }} and {{team.DB_PASSWORD}}": "shared variables",
+    "${PROBE_TOKEN}-suffix": "starting with $",
+    "$5 a month": "starting with $",
+    "see $SERVICE_FQDN_APP": "$SERVICE_",
+}
+
+
+@pytest.mark.parametrize(("value", "reason"), COOLIFY_WOULD_REWRITE.items())
+def test_a_plain_value_coolify_would_rewrite_is_not_sent(template: Template, value: str, reason: str) -> None:
+    """Rendered as-is into an environment value, text Coolify's parser reads stops the render (policy)."""
+    params = validate_params(template, {"token": "t" * 20, "greeting": value})
+    with pytest.raises(TemplateError) as caught:
+        render(template, params)
+    assert any("GREETING" in p and reason in p for p in caught.value.problems), caught.value.problems
+
+
+@pytest.mark.parametrize("value", COOLIFY_WOULD_REWRITE)
+def test_b64_carries_any_text_and_b64json_any_value(tmp_path: Path, value: str) -> None:
+    """`| b64` and `| b64json` give base64 that decodes to exactly the value (text, or JSON)."""
+    compose = COMPLIANT_COMPOSE.replace("{{ params.greeting }}", "{{ params.greeting | b64 }}").replace(
+        "{{ params.prompt }}", '{{ {"text": params.greeting, "n": [1, "ü"]} | b64json }}'
+    )
+    template = make_template(tmp_path, compose=compose)
+    env = environment(render(template, validate_params(template, {"token": "t" * 20, "greeting": value})))
+    assert base64.b64decode(env["GREETING"], validate=True).decode("utf-8") == value
+    assert json.loads(base64.b64decode(env["PROMPT"], validate=True)) == {"text": value, "n": [1, "ü"]}
 
 
 def test_rendering_is_deterministic(template: Template) -> None:
@@ -140,13 +173,13 @@ def test_secret_values_never_reach_the_compose(template: Template) -> None:
 
 
 def test_secret_params_are_references_not_values(template: Template) -> None:
-    """The compose carries ${PROBE_TOKEN:?}, never the token itself."""
+    """The compose carries ${PROBE_TOKEN} (the one form Coolify keeps a reference), never the token."""
     params = validate_params(template, {"token": "real-token-value-123"})
     rendered = render_stack(
         template, tenant="acme", plan=STARTER, stack="probe", params=params, base_domain=None, router_url=None
     )
     assert "real-token-value-123" not in rendered.compose_yaml
-    assert environment(rendered.compose)["PROBE_TOKEN"] == "${PROBE_TOKEN:?}"
+    assert environment(rendered.compose)["PROBE_TOKEN"] == "${PROBE_TOKEN}"
 
 
 def test_undefined_variables_are_errors(tmp_path: Path) -> None:
@@ -229,3 +262,21 @@ def test_memory_limit_in_mib_is_in_the_context(tmp_path: Path) -> None:
     template = make_template(tmp_path, compose=compose)
     env = environment(render(template, validate_params(template, {"token": "t" * 20})))
     assert env["HEAP"] == "--max-old-space-size=48"
+
+
+@pytest.mark.anyio
+async def test_a_dollar_in_a_secret_reaches_the_container_unchanged(
+    template: Template, coolify_client: httpx.AsyncClient, coolify_fake: FakeCoolify, coolify_clock: FakeClock
+) -> None:
+    """Through Coolify's parser, its `.env` and Compose, a secret holding `$`, `${…}` and `$$` arrives
+    as given: the compose keeps a plain reference and `.env` carries the value single-quoted."""
+    token = "to$ken-${HOME}-$$-$SERVICE_X"
+    params = validate_params(template, {"token": token})
+    rendered = render_stack(
+        template, tenant="acme", plan=STARTER, stack="probe", params=params, base_domain=None, router_url=None
+    )
+    uuid = await deploy(
+        coolify_client, coolify_fake, coolify_clock, rendered, {"PROBE_TOKEN": token, "PROBE_KEY": "k" * 20}
+    )
+    assert coolify_fake.container(uuid, "app").environment["PROBE_TOKEN"] == token
+    assert token not in yaml.safe_dump(coolify_fake.deployed_compose(uuid))

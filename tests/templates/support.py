@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -68,6 +69,6 @@ def as_container_sees(value: str) -> str:
     return value.replace("$$", "$")
 
 
-def env_json(rendered: RenderedStack, service_name: str, key: str) -> Any:
-    """A JSON document the template passes in an environment variable, as the container parses it."""
-    return json.loads(as_container_sees(env(rendered, service_name)[key]))
+def env_b64json(rendered: RenderedStack, service_name: str, key: str) -> Any:
+    """A JSON document the template passes base64-encoded in an environment variable, decoded."""
+    return json.loads(base64.b64decode(env(rendered, service_name)[key], validate=True).decode("utf-8"))

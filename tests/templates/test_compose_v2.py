@@ -20,12 +20,15 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
     "openclaw-agent": [{}],
     "llm-workspace": [{"gateway": "router"}, {"gateway": "litellm"}],
 }
-# Values every parameter type allows that are awkward for YAML or Compose: quotes, backslashes, a
-# lone $ (doubled by the renderer), '#', ': ', braces, non-ASCII.
-AWKWARD_TEXT = 'Say "hi" & it\'s $5/month: 100% {ok} # not a comment \\ ünïcode ✓'
+# Values every parameter type allows that are awkward for YAML, Compose or Coolify: quotes,
+# backslashes, $ (leading, in ${…}, in $SERVICE_…), '#', ': ', {{…}}, non-ASCII, several lines.
+AWKWARD_TEXT = (
+    '$5/month: say "hi" & it\'s 100% {ok} # not a comment \\ ünïcode ✓\n'
+    "${ROUTER_API_KEY} {{team.DB_PASSWORD}} $SERVICE_FQDN_BOT $$"
+)
 AWKWARD: dict[str, dict[str, Any]] = {
     "telegram-bot": {"system_prompt": AWKWARD_TEXT, "allowed_chat_ids": "1,-100200300"},
-    "openclaw-agent": {},
+    "openclaw-agent": {"schedules": [{"name": "daily", "cron": "0 8 * * *", "prompt": AWKWARD_TEXT}]},
     "llm-workspace": {"gateway": "litellm", "admin_name": "O'Brien - Ops"},
 }
 CASES = [
@@ -56,7 +59,7 @@ def test_compose_loads_the_render(
 
 @pytest.mark.parametrize("name", sorted(AWKWARD))
 def test_compose_loads_awkward_parameter_values(compose_loader: ComposeLoader, name: str) -> None:
-    """Quotes, backslashes, a lone `$` and friends still give a file Compose loads."""
+    """Quotes, backslashes, `$`, `{{…}}` and friends still give a file Compose loads."""
     rendered = render(name, plan="business", params=AWKWARD[name])
     assert compose_loader.problems(rendered.compose_yaml) == []
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -22,7 +23,7 @@ from shared.policy import check_policy
 from shared.rendering import RenderedStack
 from tests.fakes.coolify import FakeCoolify
 from tests.functions.conftest import ROUTER_KEY, ContextFactory
-from tests.templates.support import ROUTER_URL, as_container_sees, env, env_json, render, service, template
+from tests.templates.support import ROUTER_URL, as_container_sees, env, env_b64json, render, service, template
 
 NAME = "llm-workspace"
 PLANS = PLAN_ORDER[PLAN_ORDER.index(template(NAME).meta.plan_minimum) :]
@@ -31,7 +32,7 @@ LITELLM = {"gateway": "litellm"}
 
 
 def litellm_config(rendered: RenderedStack) -> dict[str, Any]:
-    value = env_json(rendered, "litellm", "CF_LITELLM_CONFIG")
+    value = env_b64json(rendered, "litellm", "CF_LITELLM_CONFIG_B64")
     assert isinstance(value, dict)
     return value
 
@@ -56,7 +57,7 @@ def test_without_litellm_open_webui_talks_to_the_router_directly() -> None:
     assert set(rendered.compose["services"]) == {"open-webui"}
     webui = env(rendered, "open-webui")
     assert webui["OPENAI_API_BASE_URL"] == webui["RAG_OPENAI_API_BASE_URL"] == ROUTER_URL
-    assert webui["OPENAI_API_KEY"] == webui["RAG_OPENAI_API_KEY"] == "${ROUTER_API_KEY:?}"
+    assert webui["OPENAI_API_KEY"] == webui["RAG_OPENAI_API_KEY"] == "${ROUTER_API_KEY}"
     assert "depends_on" not in service(rendered, "open-webui")
 
 
@@ -66,9 +67,9 @@ def test_with_litellm_open_webui_talks_to_the_internal_proxy() -> None:
     assert set(rendered.compose["services"]) == {"open-webui", "litellm"}
     webui = env(rendered, "open-webui")
     assert webui["OPENAI_API_BASE_URL"] == webui["RAG_OPENAI_API_BASE_URL"] == "http://litellm:4000/v1"
-    assert webui["OPENAI_API_KEY"] == webui["RAG_OPENAI_API_KEY"] == "${LITELLM_MASTER_KEY:?}"
+    assert webui["OPENAI_API_KEY"] == webui["RAG_OPENAI_API_KEY"] == "${LITELLM_MASTER_KEY}"
     assert service(rendered, "open-webui")["depends_on"] == {"litellm": {"condition": "service_healthy"}}
-    assert env(rendered, "litellm")["LITELLM_MASTER_KEY"] == "${LITELLM_MASTER_KEY:?}"
+    assert env(rendered, "litellm")["LITELLM_MASTER_KEY"] == "${LITELLM_MASTER_KEY}"
     assert template(NAME).meta.services["litellm"].optional
 
 
@@ -114,7 +115,7 @@ def test_litellm_entrypoint_writes_the_config_then_starts_litellm(tmp_path: Path
     fake = bin_dir / "litellm"
     fake.write_text(f'#!{sys.executable}\nimport sys\nprint(" ".join(sys.argv[1:]))\n')
     fake.chmod(0o755)
-    environment = {k: as_container_sees(v) for k, v in env(rendered, "litellm").items() if "${" not in v}
+    environment = {k: v for k, v in env(rendered, "litellm").items() if "${" not in v}
     environment.update(PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", TMPDIR=str(tmp_path))
     done = subprocess.run(
         [sys.executable, "-c", as_container_sees(entrypoint[2])],
@@ -135,7 +136,7 @@ def test_litellm_entrypoint_writes_the_config_then_starts_litellm(tmp_path: Path
         "--num_workers",
         "1",
     ]
-    assert written.read_text() == environment["CF_LITELLM_CONFIG"]
+    assert json.loads(written.read_text()) == litellm_config(rendered)
 
 
 def test_litellm_image_is_non_root_and_at_least_1_84() -> None:
@@ -170,7 +171,7 @@ def test_signup_is_locked_and_the_admin_comes_from_generated_credentials() -> No
     webui = env(rendered, "open-webui")
     assert webui["ENABLE_SIGNUP"] == "false" and webui["DEFAULT_USER_ROLE"] == "pending"
     assert webui["WEBUI_ADMIN_EMAIL"] == "ops@acme.example"
-    assert webui["WEBUI_ADMIN_PASSWORD"] == "${WEBUI_ADMIN_PASSWORD:?}"
+    assert webui["WEBUI_ADMIN_PASSWORD"] == "${WEBUI_ADMIN_PASSWORD}"
     secrets = {s.env: s for s in template(NAME).meta.secrets}
     assert secrets["WEBUI_ADMIN_PASSWORD"].kind == "password" and secrets["WEBUI_ADMIN_PASSWORD"].credential
     assert [s.env for s in template(NAME).meta.secrets if s.credential] == ["WEBUI_ADMIN_PASSWORD"]
@@ -181,7 +182,7 @@ def test_webui_secret_key_is_generated_and_only_referenced() -> None:
     secrets = {s.env: s for s in template(NAME).meta.secrets}
     assert secrets["WEBUI_SECRET_KEY"].kind == "hex" and secrets["WEBUI_SECRET_KEY"].length >= 32
     assert not secrets["WEBUI_SECRET_KEY"].credential
-    assert env(render(NAME, plan="team"), "open-webui")["WEBUI_SECRET_KEY"] == "${WEBUI_SECRET_KEY:?}"
+    assert env(render(NAME, plan="team"), "open-webui")["WEBUI_SECRET_KEY"] == "${WEBUI_SECRET_KEY}"
     assert secrets["LITELLM_MASTER_KEY"].kind == "sk"
 
 

@@ -29,7 +29,8 @@ from shared.plans import PLAN_ORDER
 from shared.rendering import RenderedStack
 from tests.fakes.coolify import FakeCoolify
 from tests.functions.conftest import ROUTER_KEY, ContextFactory
-from tests.templates.support import ROUTER_URL, as_container_sees, env, env_json, render, service, template
+from tests.templates.coolify_deploy import from_b64_json
+from tests.templates.support import ROUTER_URL, as_container_sees, env, env_b64json, render, service, template
 
 NAME = "openclaw-agent"
 PLANS = PLAN_ORDER[PLAN_ORDER.index(template(NAME).meta.plan_minimum) :]
@@ -40,7 +41,7 @@ needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed here
 
 def config(rendered: RenderedStack) -> dict[str, Any]:
     """The managed part of openclaw.json, as the init container receives it."""
-    value = env_json(rendered, "openclaw-init", "CF_OPENCLAW_CONFIG")
+    value = env_b64json(rendered, "openclaw-init", "CF_OPENCLAW_CONFIG_B64")
     assert isinstance(value, dict)
     return value
 
@@ -76,8 +77,8 @@ def test_gateway_and_hooks_tokens_are_separate_generated_secrets() -> None:
     assert all(s.kind == "token" and s.length >= 32 and s.credential for s in secrets.values())
     rendered = render(NAME, plan="team")
     gateway_env = env(rendered, "openclaw")
-    assert gateway_env["OPENCLAW_GATEWAY_TOKEN"] == "${OPENCLAW_GATEWAY_TOKEN:?}"
-    assert gateway_env["OPENCLAW_HOOKS_TOKEN"] == "${OPENCLAW_HOOKS_TOKEN:?}"
+    assert gateway_env["OPENCLAW_GATEWAY_TOKEN"] == "${OPENCLAW_GATEWAY_TOKEN}"
+    assert gateway_env["OPENCLAW_HOOKS_TOKEN"] == "${OPENCLAW_HOOKS_TOKEN}"
     hooks = config(rendered)["hooks"]
     assert hooks["token"] == "${OPENCLAW_HOOKS_TOKEN}"
     assert "OPENCLAW_GATEWAY_TOKEN" not in json.dumps(config(rendered))
@@ -125,7 +126,7 @@ def test_model_provider_is_the_tenants_router() -> None:
         {"id": "gpt-4.1-mini", "name": "gpt-4.1-mini", "contextWindow": 64000, "maxTokens": 8192}
     ]
     assert config(rendered)["agents"]["defaults"]["model"]["primary"] == "router/gpt-4.1-mini"
-    assert env(rendered, "openclaw")["ROUTER_API_KEY"] == "${ROUTER_API_KEY:?}"
+    assert env(rendered, "openclaw")["ROUTER_API_KEY"] == "${ROUTER_API_KEY}"
 
 
 def test_schedules_reach_the_init_service_as_given() -> None:
@@ -135,7 +136,7 @@ def test_schedules_reach_the_init_service_as_given() -> None:
         {"name": "weekly", "cron": "30 9 * * 1", "prompt": "Summarise the week."},
     ]
     rendered = render(NAME, plan="team", params={"schedules": schedules, "timezone": "Europe/Berlin"})
-    assert env_json(rendered, "openclaw-init", "CF_OPENCLAW_SCHEDULES") == schedules
+    assert env_b64json(rendered, "openclaw-init", "CF_OPENCLAW_SCHEDULES_B64") == schedules
     assert env(rendered, "openclaw-init")["CF_OPENCLAW_TZ"] == "Europe/Berlin"
     assert config(rendered)["cron"] == {"enabled": True}
 
@@ -163,7 +164,6 @@ def test_healthcheck_polls_healthz_every_30_seconds() -> None:
 
 BAD_PARAMS: list[tuple[str, object]] = [
     ("schedules", [{"name": "x", "cron": "every day", "prompt": "hi"}]),
-    ("schedules", [{"name": "x", "cron": "0 8 * * *", "prompt": "use ${ROUTER_API_KEY}"}]),
     (
         "schedules",
         [
@@ -389,8 +389,9 @@ async def test_generated_tokens_are_stable_across_reprovisioning(
     again = coolify_fake.env_values(first.service_uuid)
     assert (again["OPENCLAW_GATEWAY_TOKEN"], again["OPENCLAW_HOOKS_TOKEN"]) == (gateway_token, hooks_token)
     compose = coolify_fake.service(first.service_uuid).compose
-    assert compose is not None and "daily" in compose.text
-    assert gateway_token not in compose.text and hooks_token not in compose.text
+    assert compose is not None and gateway_token not in compose.text and hooks_token not in compose.text
+    init_env = coolify_fake.container(first.service_uuid, "openclaw-init").environment
+    assert from_b64_json(init_env["CF_OPENCLAW_SCHEDULES_B64"]) == SCHEDULES
 
     report = await status(make_ctx(), "acme", show_credentials=True)
     assert report.stacks[0].credentials == {

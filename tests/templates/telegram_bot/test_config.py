@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from bot.config import Config, ConfigError
 
@@ -90,3 +92,27 @@ def test_secrets_stay_out_of_repr_and_errors() -> None:
     assert TOKEN not in repr(config)
     assert ROUTER_KEY not in repr(config)
     assert TOKEN not in str(error.value)
+
+
+def test_a_base64_system_prompt_is_decoded_exactly() -> None:
+    """SYSTEM_PROMPT_B64 (what the template sets) gives the prompt byte for byte, blanks and $ included."""
+    prompt = "  $5 a month, {{team.X}}, $SERVICE_FQDN_BOT\n\tü ✓  "
+    encoded = base64.b64encode(prompt.encode("utf-8")).decode("ascii")
+    assert Config.from_env({**REQUIRED, "SYSTEM_PROMPT_B64": encoded}).system_prompt == prompt
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"SYSTEM_PROMPT": "plain", "SYSTEM_PROMPT_B64": "cGxhaW4="}, "not both"),
+        ({"SYSTEM_PROMPT_B64": "not base64!"}, "SYSTEM_PROMPT_B64 must be base64 of UTF-8 text"),
+        ({"SYSTEM_PROMPT_B64": base64.b64encode(b"\xff\xfe").decode()}, "must be base64 of UTF-8 text"),
+    ],
+)
+def test_a_bad_base64_system_prompt_is_refused_without_echoing_it(
+    overrides: dict[str, str], message: str
+) -> None:
+    """Both forms at once, or a value that is not base64 of UTF-8, is a ConfigError naming the variable."""
+    with pytest.raises(ConfigError, match=message) as caught:
+        Config.from_env({**REQUIRED, **overrides})
+    assert overrides["SYSTEM_PROMPT_B64"] not in str(caught.value)

@@ -3,4 +3,4 @@
 Importing the package is cheap on purpose: ``python -m bot.healthcheck`` runs it every few seconds.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

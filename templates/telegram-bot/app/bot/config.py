@@ -2,10 +2,16 @@
 
 ``Config.from_env`` is the only place that reads the environment. Every error names the variable and
 never its value, because two of them are secrets.
+
+The system prompt may come base64-encoded as ``SYSTEM_PROMPT_B64`` (what the stack template sets):
+free text then reaches the bot exactly as the tenant typed it, whatever a platform on the way (Coolify
+reads ``$``, ``{{…}}`` and ``$SERVICE_…`` in environment values) would otherwise do to it.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -57,7 +63,7 @@ class Config:
             router_base_url=env.url("ROUTER_BASE_URL", required=True),
             router_api_key=env.required("ROUTER_API_KEY"),
             router_model=env.text("ROUTER_MODEL") or DEFAULT_MODEL,
-            system_prompt=env.text("SYSTEM_PROMPT"),
+            system_prompt=env.text_or_base64("SYSTEM_PROMPT"),
             allowed_chat_ids=env.chat_ids("ALLOWED_CHAT_IDS"),
             history_turns=env.integer("HISTORY_TURNS", 10, minimum=0),
             history_max_chars=env.integer("HISTORY_MAX_CHARS", 16_000, minimum=0),
@@ -78,6 +84,19 @@ class _Env:
 
     def text(self, name: str) -> str:
         return self._environ.get(name, "").strip()
+
+    def text_or_base64(self, name: str) -> str:
+        """``NAME`` as plain text (trimmed), or ``NAME_B64`` decoded from base64 as UTF-8, kept exactly."""
+        encoded_name = f"{name}_B64"
+        plain, encoded = self.text(name), self.text(encoded_name)
+        if plain and encoded:
+            raise ConfigError(f"set {name} or {encoded_name}, not both")
+        if not encoded:
+            return plain
+        try:
+            return base64.b64decode(encoded, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise ConfigError(f"{encoded_name} must be base64 of UTF-8 text") from None
 
     def required(self, name: str) -> str:
         value = self.text(name)
