@@ -81,6 +81,20 @@ class GeneratedSecret(_Meta):
     credential: bool = False  # shown by `cfa status --show-credentials` (audited)
 
 
+class SecretAlias(_Meta):
+    """A service variable that carries another secret's value under the name a third-party image reads.
+
+    Coolify keeps ``KEY: ${KEY}`` a reference, but writes the plaintext value into the deployed compose
+    for ``KEY: ${OTHER}`` (``coolify-api.md`` §15, parsers.php:2385): so an image that needs a secret under
+    another name gets a variable of its own, pushed with the stack's secrets, and the compose says
+    ``KEY: ${KEY}``. ``when`` (parameter → value) picks the source among several aliases of one name.
+    """
+
+    env: str = Field(pattern=_ENV_KEY)
+    source: str = Field(pattern=_ENV_KEY)
+    when: dict[str, str] = Field(default_factory=dict)
+
+
 class ServiceLimits(_Meta):
     cpus: float = Field(gt=0)
     memory: str
@@ -140,6 +154,7 @@ class TemplateMeta(_Meta):
     needs_router: bool = False
     parameters: list[ParamSpec] = Field(default_factory=list)
     secrets: list[GeneratedSecret] = Field(default_factory=list)
+    secret_aliases: list[SecretAlias] = Field(default_factory=list)
     services: dict[str, ServiceSpec]
     expose: Exposure | None = None
     volumes: list[VolumeSpec] = Field(default_factory=list)
@@ -161,6 +176,18 @@ class TemplateMeta(_Meta):
         envs = [p.env for p in self.parameters if p.env] + [s.env for s in self.secrets]
         if len(envs) != len(set(envs)):
             raise ValueError("two parameters/secrets share an env name")
+        secret_envs = {p.env for p in self.parameters if p.secret and p.env} | {s.env for s in self.secrets}
+        params = {p.name for p in self.parameters}
+        for alias in self.secret_aliases:
+            if alias.source not in secret_envs:
+                raise ValueError(
+                    f"secret_aliases: {alias.env} copies {alias.source}, which is no secret's env"
+                )
+            if alias.env in envs:
+                raise ValueError(f"secret_aliases: {alias.env} is already a parameter's or secret's env")
+            if not set(alias.when) <= params:
+                unknown = sorted(set(alias.when) - params)
+                raise ValueError(f"secret_aliases: {alias.env} depends on unknown parameters {unknown}")
         names = [p.name for p in self.parameters]
         if len(names) != len(set(names)):
             raise ValueError("two parameters share a name")
@@ -208,6 +235,16 @@ class Template:
 
     def param(self, name: str) -> ParamSpec | None:
         return next((p for p in self.meta.parameters if p.name == name), None)
+
+    def service_variables(self, public: dict[str, Any], secrets: dict[str, str]) -> dict[str, str]:
+        """The secret variables Coolify gets for a stack: its secrets plus the aliases its parameters
+        select (the first alias of a name whose ``when`` matches)."""
+        values = dict(secrets)
+        for alias in self.meta.secret_aliases:
+            matches = all(str(public.get(name)) == value for name, value in alias.when.items())
+            if matches and alias.env not in values and alias.source in secrets:
+                values[alias.env] = secrets[alias.source]
+        return values
 
 
 class Catalog:

@@ -48,5 +48,6 @@ async def desired_digest(ctx: Context, tenant: Tenant, stack: Stack) -> tuple[st
     except CfaError:
         raw = json.dumps([stack.template, stack.params, env_digest(secrets)], sort_keys=True, default=str)
         return hashlib.sha256(raw.encode()).hexdigest(), True
-    digest = config_digest(rendered.sha256, env_digest(secrets))
+    public = validate_params(template, stack.params or {}, require_secrets=False).public
+    digest = config_digest(rendered.sha256, env_digest(template.service_variables(public, secrets)))
     return digest, digest != applied_digest(stack)

@@ -284,7 +284,8 @@ async def _apply(ctx: Context, checked: _Plan, *, wait: bool, start: bool) -> Pr
             ctx, tenant, stack, project, lambda: choose_server(ctx), checked.rendered
         )
         compose_changed = await _sync_compose(ctx, tenant, stack, checked.rendered, created)
-        env_digest, envs_changed = await _sync_envs(ctx, tenant, stack, secrets, created)
+        variables = checked.template.service_variables(checked.params.public, secrets)
+        env_digest, envs_changed = await _sync_envs(ctx, tenant, stack, variables, created)
         sent = {
             "fqdn": checked.rendered.fqdn or "",
             "compose_sha256": checked.rendered.sha256,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from functions.operations.provision import ProvisionRequest, provision
+from functions.operations.tenants import create_tenant
 from shared.errors import DuplicateResourcesError, NotConvergedError
 from shared.pocketbase.client import PocketBase
 from tests.fakes.coolify import FakeCoolify
@@ -151,3 +152,24 @@ async def test_project_deleted_out_of_band_is_recreated(
     assert len(coolify_fake.state.projects) == 1
     actions = {e["action"] for e in await records(pb, "audit_events")}
     assert {"provision.project_missing", "provision.service_missing"} <= actions
+
+
+async def test_open_webui_gets_its_key_as_a_variable_of_its_own(
+    make_ctx: ContextFactory, coolify_fake: FakeCoolify, pb: PocketBase
+) -> None:
+    """llm-workspace: OPENAI_API_KEY is pushed as a variable holding the Router key, and LiteLLM's
+    master key once gateway=litellm; the compose only references ${OPENAI_API_KEY} (no plaintext copy)."""
+    await create_tenant(make_ctx(), "acme", plan="team")
+    request = ProvisionRequest(
+        tenant="acme",
+        template="llm-workspace",
+        params={"router_api_key": ROUTER_KEY, "admin_email": "ops@example.com"},
+    )
+    first = await provision(make_ctx(), request)
+    envs = coolify_fake.env_values(first.service_uuid)
+    assert envs["OPENAI_API_KEY"] == envs["RAG_OPENAI_API_KEY"] == ROUTER_KEY
+    await provision(make_ctx(), request.model_copy(update={"params": {"gateway": "litellm"}}))
+    envs = coolify_fake.env_values(first.service_uuid)
+    assert envs["OPENAI_API_KEY"] == envs["LITELLM_MASTER_KEY"] != ROUTER_KEY
+    (secrets,) = await records(pb, "stack_secrets")
+    assert "OPENAI_API_KEY" not in secrets["values"]  # derived, never stored

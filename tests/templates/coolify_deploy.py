@@ -19,6 +19,7 @@ import httpx
 from shared.catalog import Template
 from shared.coolify.models import EnvItem, ServiceCreate
 from shared.examples import example_params
+from shared.params import validate_params
 from shared.rendering import RenderedStack
 from shared.secrets import generate
 from shared.settings import REPO_ROOT
@@ -33,13 +34,15 @@ from bot.config import Config  # noqa: E402
 
 
 def stack_secrets(template: Template, params: dict[str, Any] | None = None) -> dict[str, str]:
-    """The variables provision pushes: secret parameters (examples unless given) and generated secrets."""
+    """The variables provision pushes: secret parameters (examples unless given), generated secrets, and
+    the aliases the parameters select (``Template.service_variables``, as provision does)."""
     given = {**example_params(template), **(params or {})}
     values = {
         spec.env: str(given[spec.name]) for spec in template.meta.parameters if spec.secret and spec.env
     }
     values.update({s.env: generate(s.kind, s.length) for s in template.meta.secrets})
-    return values
+    public = validate_params(template, given, require_secrets=False).public
+    return template.service_variables(public, values)
 
 
 async def deploy(

@@ -142,22 +142,13 @@ async def test_each_container_gets_the_secrets_unchanged(
                 assert seen[key] == secrets[key], f"{service_name}: {key}"
 
 
-OPENAI_API_KEY_COPY = pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="needs functions/operations/provision.py (_secrets/_sync_envs) to push an OPENAI_API_KEY "
-    "service variable (the Router key; the LiteLLM master key with gateway=litellm); then "
-    "llm-workspace's compose references OPENAI_API_KEY: ${OPENAI_API_KEY} (see its README)",
-)
-
-
 @pytest.mark.parametrize(
     ("name", "variant"),
     [
         ("telegram-bot", {}),
         ("openclaw-agent", {}),
-        pytest.param("llm-workspace", {}, marks=OPENAI_API_KEY_COPY),
-        pytest.param("llm-workspace", {"gateway": "litellm"}, marks=OPENAI_API_KEY_COPY),
+        ("llm-workspace", {}),
+        ("llm-workspace", {"gateway": "litellm"}),
     ],
     ids=["telegram-bot", "openclaw-agent", "llm-workspace-router", "llm-workspace-litellm"],
 )

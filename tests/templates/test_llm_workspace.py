@@ -52,12 +52,20 @@ def test_with_litellm_the_stack_meets_the_policy_on_every_plan(plan: str) -> Non
 
 
 def test_without_litellm_open_webui_talks_to_the_router_directly() -> None:
-    """gateway=router (the default): one service, the Router's URL and the tenant's Router key."""
+    """gateway=router (the default): one service, the Router's URL and the tenant's Router key (as
+    variables of their own: OPENAI_API_KEY and RAG_OPENAI_API_KEY are aliases of ROUTER_API_KEY)."""
     rendered = render(NAME, plan="team")
     assert set(rendered.compose["services"]) == {"open-webui"}
     webui = env(rendered, "open-webui")
     assert webui["OPENAI_API_BASE_URL"] == webui["RAG_OPENAI_API_BASE_URL"] == ROUTER_URL
-    assert webui["OPENAI_API_KEY"] == webui["RAG_OPENAI_API_KEY"] == "${ROUTER_API_KEY}"
+    assert (webui["OPENAI_API_KEY"], webui["RAG_OPENAI_API_KEY"]) == (
+        "${OPENAI_API_KEY}",
+        "${RAG_OPENAI_API_KEY}",
+    )
+    variables = template(NAME).service_variables(
+        {"gateway": "router"}, {"ROUTER_API_KEY": "r", "LITELLM_MASTER_KEY": "m"}
+    )
+    assert (variables["OPENAI_API_KEY"], variables["RAG_OPENAI_API_KEY"]) == ("r", "r")
     assert "depends_on" not in service(rendered, "open-webui")
 
 
@@ -67,7 +75,14 @@ def test_with_litellm_open_webui_talks_to_the_internal_proxy() -> None:
     assert set(rendered.compose["services"]) == {"open-webui", "litellm"}
     webui = env(rendered, "open-webui")
     assert webui["OPENAI_API_BASE_URL"] == webui["RAG_OPENAI_API_BASE_URL"] == "http://litellm:4000/v1"
-    assert webui["OPENAI_API_KEY"] == webui["RAG_OPENAI_API_KEY"] == "${LITELLM_MASTER_KEY}"
+    assert (webui["OPENAI_API_KEY"], webui["RAG_OPENAI_API_KEY"]) == (
+        "${OPENAI_API_KEY}",
+        "${RAG_OPENAI_API_KEY}",
+    )
+    variables = template(NAME).service_variables(
+        {"gateway": "litellm"}, {"ROUTER_API_KEY": "r", "LITELLM_MASTER_KEY": "m"}
+    )
+    assert (variables["OPENAI_API_KEY"], variables["RAG_OPENAI_API_KEY"]) == ("m", "m")
     assert service(rendered, "open-webui")["depends_on"] == {"litellm": {"condition": "service_healthy"}}
     assert env(rendered, "litellm")["LITELLM_MASTER_KEY"] == "${LITELLM_MASTER_KEY}"
     assert template(NAME).meta.services["litellm"].optional
