@@ -49,6 +49,9 @@ class Context:
     wall: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))  # for stored times
     lock_wait: float = 0.0  # seconds to wait for a tenant lock another operation holds
     progress: Progress = field(default_factory=LogProgress)
+    # One asyncio lock per tenant, shared by every Context of a process (cfa serve): operations of this
+    # process queue here instead of polling each other's PocketBase lock.
+    local_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     @property
     def offline(self) -> bool:

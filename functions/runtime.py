@@ -5,6 +5,7 @@ client's rate limiter is one for the whole process."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -27,8 +28,14 @@ class Runtime:
     alerter: Alerter
     metrics: FunctionsMetrics = field(default_factory=FunctionsMetrics)
     submit: Callable[[AnyEvent], None] = lambda _event: None
+    local_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     def context(self) -> Context:
         return Context(
-            settings=self.settings, pb=self.pb, coolify=self.coolify, catalog=self.catalog, dry_run=False
+            settings=self.settings,
+            pb=self.pb,
+            coolify=self.coolify,
+            catalog=self.catalog,
+            dry_run=False,
+            local_locks=self.local_locks,
         )

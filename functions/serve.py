@@ -51,7 +51,11 @@ from functions.sources.reconciler import Reconciler
 from functions.sources.webhooks import receiver
 from shared.catalog import load_catalog
 from shared.errors import CfaError, ConfigurationError
+from shared.examples import example_params
 from shared.logging import get_logger
+from shared.params import validate_params
+from shared.plans import get_plan
+from shared.rendering import loaded_by_compose, render_stack
 from shared.settings import Settings
 
 log = get_logger()
@@ -94,6 +98,7 @@ class Functions:
     stopping: bool = False
 
     async def start(self) -> None:
+        await self._warm_up()
         self.dispatcher.start()
         self.tasks.append(asyncio.create_task(self.subscriber.run(), name="realtime"))
         settings = self.rt.settings
@@ -116,6 +121,29 @@ class Functions:
         self.scheduler.start()
         self.tasks.append(asyncio.create_task(self._reconcile(), name="first-reconcile"))
         log.info("serve.started", host=settings.serve_host, port=settings.serve_port)
+
+    async def _warm_up(self) -> None:
+        """Render every template once per plan (templates compiled, Compose's verdicts cached, imports
+        done), so that the first tenant's event pays none of it. A template that fails here is logged;
+        its stacks fail with the same reason when they are provisioned."""
+        ctx = self.rt.context()
+        for template in self.rt.catalog:
+            for plan in template.meta.resources:
+                try:
+                    rendered = render_stack(
+                        template,
+                        tenant="warm-up",
+                        plan=get_plan(plan, ctx.settings),
+                        stack="warm-up",
+                        params=validate_params(template, example_params(template), require_secrets=False),
+                        base_domain=ctx.settings.base_domain or "warm-up.invalid",
+                        router_url=str(ctx.settings.router_url or "https://router.invalid/v1"),
+                    )
+                    await loaded_by_compose(template, rendered, ctx.compose_loader)
+                except CfaError as err:
+                    log.warning(
+                        "serve.template_broken", template=template.name, plan=plan, reason=err.message
+                    )
 
     async def stop(self) -> None:
         """Stop intake, let running handlers finish within the grace period, release everything."""

@@ -11,12 +11,14 @@ and the loader runs with no other environment, so an operator's shell cannot cha
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -49,9 +51,39 @@ class ComposeLoader:
         return f"Docker Compose v{self.version}"
 
     def problems(self, compose_yaml: str) -> list[str]:
-        """What Compose's loader refuses in ``compose_yaml``; empty when it loads. Cached by content."""
+        """What Compose's loader refuses in ``compose_yaml``; empty when it loads. Cached by content.
+
+        Blocks for the run of the binary (~30 ms): an event loop calls :meth:`check` instead."""
         digest = hashlib.sha256(compose_yaml.encode()).hexdigest()
-        return list(_problems(str(self.binary), digest, compose_yaml))
+        if digest not in _VERDICTS:
+            with tempfile.TemporaryDirectory(prefix="cfa-compose-check-") as directory:
+                command, env = _command(str(self.binary), directory, compose_yaml)
+                try:
+                    result = subprocess.run(
+                        command, env=env, capture_output=True, text=True, timeout=60, check=False
+                    )
+                    verdict = _verdict(result.returncode, result.stderr)
+                except (OSError, subprocess.TimeoutExpired) as err:
+                    verdict = (f"docker compose config could not run: {err}",)
+            _remember(digest, verdict)
+        return list(_VERDICTS[digest])
+
+    async def check(self, compose_yaml: str) -> list[str]:
+        """:meth:`problems` without blocking the event loop (an asyncio subprocess)."""
+        digest = hashlib.sha256(compose_yaml.encode()).hexdigest()
+        if digest not in _VERDICTS:
+            with tempfile.TemporaryDirectory(prefix="cfa-compose-check-") as directory:
+                command, env = _command(str(self.binary), directory, compose_yaml)
+                try:
+                    process = await asyncio.create_subprocess_exec(
+                        *command, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+                    )
+                    _, stderr = await asyncio.wait_for(process.communicate(), 60)
+                    verdict = _verdict(process.returncode or 0, stderr.decode(errors="replace"))
+                except (OSError, TimeoutError) as err:
+                    verdict = (f"docker compose config could not run: {err}",)
+            _remember(digest, verdict)
+        return list(_VERDICTS[digest])
 
 
 def referenced_variables(compose_yaml: str) -> set[str]:
@@ -59,31 +91,33 @@ def referenced_variables(compose_yaml: str) -> set[str]:
     return set(_REFERENCE.findall(compose_yaml.replace("$$", "")))
 
 
-@lru_cache(maxsize=256)
-def _problems(binary: str, _digest: str, compose_yaml: str) -> tuple[str, ...]:
+_VERDICTS: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+_VERDICTS_KEPT = 512
+
+
+def _remember(digest: str, verdict: tuple[str, ...]) -> None:
+    _VERDICTS[digest] = verdict
+    while len(_VERDICTS) > _VERDICTS_KEPT:
+        _VERDICTS.popitem(last=False)
+
+
+def _command(binary: str, directory: str, compose_yaml: str) -> tuple[list[str], dict[str, str]]:
+    """The ``config -q`` command for ``compose_yaml`` written into ``directory``, and its environment:
+    every referenced variable set to the dummy, nothing from ours."""
+    path = Path(directory) / "compose.yml"
+    path.write_text(compose_yaml)
     env = dict.fromkeys(sorted(referenced_variables(compose_yaml)), DUMMY_VALUE)
-    with tempfile.TemporaryDirectory(prefix="cfa-compose-check-") as directory:
-        path = Path(directory) / "compose.yml"
-        path.write_text(compose_yaml)
-        env["HOME"] = directory
-        command = [binary, "--project-directory", directory, "-p", "cfa-check", "-f", str(path)]
-        try:
-            result = subprocess.run(
-                [*command, "config", "-q"],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as err:
-            return (f"docker compose config could not run: {err}",)
-    if result.returncode == 0:
+    env["HOME"] = directory
+    return [binary, "--project-directory", directory, "-p", "cfa-check", "-f", str(path), "config", "-q"], env
+
+
+def _verdict(returncode: int, stderr: str) -> tuple[str, ...]:
+    if returncode == 0:
         return ()
-    lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     errors = [line for line in lines if "level=warning" not in line] or lines
     return tuple(f"docker compose: {line}" for line in errors) or (
-        f"docker compose config exited with {result.returncode}",
+        f"docker compose config exited with {returncode}",
     )
 
 

@@ -19,6 +19,7 @@ Compose's own loader (``shared.compose_loader``). Same inputs give byte-identica
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import re
@@ -269,3 +270,16 @@ def render_stack(
         fqdn=fqdn,
         loader=loader.label if loader is not None else "",
     )
+
+
+async def loaded_by_compose(
+    template: Template, rendered: RenderedStack, loader: ComposeLoader | None
+) -> RenderedStack:
+    """``rendered`` once Compose's loader accepted it (without blocking the event loop); TemplateError
+    with Compose's words if it refuses. Without a loader, ``rendered`` unchanged (``loader`` empty)."""
+    if loader is None:
+        return rendered
+    problems = await loader.check(rendered.compose_yaml)
+    if problems:
+        raise TemplateError(template.name, problems)
+    return dataclasses.replace(rendered, loader=loader.label)

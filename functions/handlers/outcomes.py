@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functions.alerts import Alert
 from functions.dispatch import Retry
+from functions.operations.digest import desired_digest
 from functions.records import Stack, Tenant
 from functions.runtime import Runtime
 from functions.store import Store
@@ -69,6 +70,8 @@ async def give_up(
     configuration changes or an operator acts, and one alert goes out (runbook provisioning-failed)."""
     log.warning("handler.gave_up", action=action, error=err.kind, reason=err.message, attempts=attempt)
     current = await store.get_stack(tenant, stack.name)
+    if not digest:  # decided without comparing (a pending stack): hold it at what it is now
+        digest, _ = await desired_digest(rt.context(), tenant, current)
     await store.update_stack(
         current, status="failed", last_error=err.one_line()[:2000], failed_digest=digest, transition_at=""
     )

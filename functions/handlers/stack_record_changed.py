@@ -60,12 +60,14 @@ async def _decide(ctx: Context, tenant: Tenant, stack: Stack) -> tuple[str | Non
         return (None if stack.status == "deleted" else "delete"), ""
     if stack.desired_state == "suspended":
         return (None if stack.status == "suspended" else "suspend"), ""
+    if stack.status == "pending":
+        return "provision", ""  # nothing was started yet: no need to compare anything
     digest, drifted = await desired_digest(ctx, tenant, stack)
     if stack.status == "failed" and stack.failed_digest == digest:
         return None, digest
     if stack.status == "suspended":
         return ("resume" if stack.coolify_service_uuid and not drifted else "provision"), digest
-    if stack.status in ("pending", "deleted", "failed") or drifted or not stack.coolify_service_uuid:
+    if stack.status in ("deleted", "failed") or drifted or not stack.coolify_service_uuid:
         return "provision", digest
     return None, digest
 

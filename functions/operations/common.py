@@ -67,6 +67,12 @@ async def locked(ctx: Context, tenant: str, operation: str) -> AsyncIterator[Non
     if ctx.dry_run or tenant in _HELD.get():
         yield
         return
+    async with ctx.local_locks.setdefault(tenant, asyncio.Lock()), _pocketbase_lock(ctx, tenant, operation):
+        yield
+
+
+@contextlib.asynccontextmanager
+async def _pocketbase_lock(ctx: Context, tenant: str, operation: str) -> AsyncIterator[None]:
     lock = await acquire_tenant_lock(
         ctx.pb,
         tenant,

@@ -32,7 +32,7 @@ from shared.logging import get_logger
 from shared.naming import validate_slug, validate_stack_name
 from shared.params import ValidatedParams, validate_params
 from shared.plans import Plan, check_quota, check_template_allowed, get_plan
-from shared.rendering import RenderedStack, render_stack
+from shared.rendering import RenderedStack, loaded_by_compose, render_stack
 from shared.secrets import generate
 
 log = get_logger()
@@ -94,7 +94,9 @@ async def provision(
 ) -> ProvisionResult:
     """Bring ``request.tenant``'s stack to running with the requested template and parameters.
 
-    ``show_plan`` is called with what will change, after validation and before any change.
+    ``show_plan`` is called with what will change, after validation and before any change — and before
+    the tenant's lock is waited for, so a person sees the plan at once (the checks run again under the
+    lock). Without it (the event functions) everything is checked once, under the lock.
     Writes: see the module docstring. With ``request.wait`` false the stack is left ``provisioning``
     once the start is queued; ``cfa status`` or the status poller settle it from Coolify's status.
     """
@@ -106,17 +108,17 @@ async def provision(
         stack=request.stack,
     ):
         async with refusals_audited(ctx, "provision", request.tenant, request.stack):
-            checked = await _validate(ctx, request)
+            slug = validate_slug(request.tenant)
             if show_plan is not None:
+                checked = await _validate(ctx, request)
                 show_plan(checked.changes)
-            _confirmed(checked, request)
-        with structlog.contextvars.bound_contextvars(stack=checked.stack_name):
-            label = f"provision {checked.tenant.slug}/{checked.stack_name}"
-            async with locked(ctx, checked.tenant.slug, label):
-                # Level-triggered: validate again under the lock, against the records as they are now.
-                async with refusals_audited(ctx, "provision", request.tenant, request.stack):
-                    checked = await _validate(ctx, request)
-                    _confirmed(checked, request)
+                _confirmed(checked, request)
+        async with locked(ctx, slug, f"provision {slug}/{request.stack or request.template}"):
+            # Level-triggered: (again) under the lock, against the records as they are now.
+            async with refusals_audited(ctx, "provision", request.tenant, request.stack):
+                checked = await _validate(ctx, request)
+                _confirmed(checked, request)
+            with structlog.contextvars.bound_contextvars(stack=checked.stack_name):
                 return await _apply(ctx, checked, wait=request.wait, start=request.start)
 
 
@@ -169,7 +171,9 @@ async def _validate(ctx: Context, request: ProvisionRequest) -> _Plan:
             and spec.env not in stored_secrets
         ):
             raise InvalidInput(f"param {spec.name}", "is required", advice=f"pass --param {spec.name}=…")
-    rendered = _render(ctx, template, slug, plan, stack_name, params, stored_secrets)
+    rendered = await loaded_by_compose(
+        template, _render(ctx, template, slug, plan, stack_name, params, stored_secrets), ctx.compose_loader
+    )
     changes = _changes(
         ctx, template, slug, plan, stack_name, existing, stored, params, stored_secrets, rendered
     )
@@ -207,9 +211,8 @@ def _render(
     stack_name: str,
     params: ValidatedParams,
     stored_secrets: dict[str, str],
-    *,
-    check: bool = True,
 ) -> RenderedStack:
+    """The render (policy and schema checked; Compose's loader is run by the caller, off the loop)."""
     return render_stack(
         template,
         tenant=slug,
@@ -219,7 +222,6 @@ def _render(
         base_domain=ctx.settings.base_domain,
         router_url=str(ctx.settings.router_url) if ctx.settings.router_url else None,
         secret_values=[*params.secret_env.values(), *stored_secrets.values()],
-        loader=ctx.compose_loader if check else None,
     )
 
 
@@ -250,7 +252,7 @@ def _changes(
     try:
         old = validate_params(template, stored, require_secrets=False)
         old_compose: dict[str, Any] | None = _render(
-            ctx, template, slug, plan, stack_name, old, stored_secrets, check=False
+            ctx, template, slug, plan, stack_name, old, stored_secrets
         ).compose
     except CfaError:
         old_compose = None  # the stored parameters no longer render: services cannot be compared

@@ -256,6 +256,10 @@ async def _tenant_wide(
             tenant = await ctx.store.get_tenant(validate_slug(slug))
             if tenant.status == "deleted" and action != "delete":
                 raise ConflictError(f"tenant {slug} is deleted", advice="create a new tenant instead")
+        if (tenant.status or "active") == status and not any(
+            _concerns(action, s) for s in await ctx.store.list_stacks(tenant)
+        ):
+            return _result(tenant, False, [])  # nothing to do: not even the lock is needed
         async with locked(ctx, tenant.slug, f"tenants {action} {tenant.slug}"):
             tenant = await ctx.store.get_tenant(tenant.slug)
             changed = (tenant.status or "active") != status

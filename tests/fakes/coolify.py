@@ -24,6 +24,7 @@ container was finally given (:meth:`FakeCoolify.container`).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import re
@@ -274,6 +275,7 @@ class FakeCoolify:
     # -- request pipeline -----------------------------------------------------------------------------
 
     async def _endpoint(self, request: Request) -> Response:
+        request.scope["cf_arrived"] = time.time()  # when the request arrived, before the latency
         if self.latency > 0:
             await asyncio.sleep(self.latency)
         method, path = request.method, request.url.path
@@ -290,7 +292,7 @@ class FakeCoolify:
         reply, limits = self._handle(request, method, path, query, body)
         if fault is not None:
             return await self._fail(request, fault, body, applied=True)
-        self._log(method, path, query, body, reply.status)
+        self._log(method, path, query, body, reply.status, at=request.scope["cf_arrived"])
         return _render(reply, limits)
 
     def _check_conventions(
@@ -348,15 +350,15 @@ class FakeCoolify:
         method, path = request.method, request.url.path
         query = list(request.query_params.multi_items())
         if fault.mode == "rate_limited":
-            self._log(method, path, query, body, 429, fault.mode)
+            self._log(method, path, query, body, 429, fault.mode, at=request.scope.get("cf_arrived"))
             headers = {"Retry-After": str(fault.retry_after), "X-RateLimit-Limit": str(self.limiter.limit)}
             return JSONResponse(
                 {"message": "Too Many Attempts."}, 429, headers=headers | {"X-RateLimit-Remaining": "0"}
             )
         if fault.mode.startswith("error_500"):
-            self._log(method, path, query, body, 500, fault.mode)
+            self._log(method, path, query, body, 500, fault.mode, at=request.scope.get("cf_arrived"))
             return JSONResponse({"message": "Server Error"}, 500)
-        self._log(method, path, query, body, None, fault.mode)
+        self._log(method, path, query, body, None, fault.mode, at=request.scope.get("cf_arrived"))
         if self.timeout_hang_seconds is not None:
             await asyncio.sleep(self.timeout_hang_seconds)
             return JSONResponse({"message": "Gateway Timeout"}, 504)
@@ -374,8 +376,13 @@ class FakeCoolify:
         body: Any,
         status: int | None,
         fault: str | None = None,
+        *,
+        at: float | None = None,
     ) -> None:
-        self.calls.append(CallRecord(method, path, dict(query), body, status, fault))
+        record = CallRecord(method, path, dict(query), body, status, fault)
+        if at is not None:
+            record = dataclasses.replace(record, at=at)
+        self.calls.append(record)
 
 
 def _parse_json(raw: bytes) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,6 +73,7 @@ class CallRecord:
     body: Any
     status: int | None
     fault: str | None = None
+    at: float = field(default_factory=time.time)  # wall-clock arrival (benchmarks compare it with others)
 
     @property
     def is_write(self) -> bool:
