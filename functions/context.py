@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
+from pathlib import Path
 
 import httpx
 from pydantic import SecretStr
@@ -85,6 +86,15 @@ def pocketbase_from_settings(
 ) -> PocketBase:
     """The configured PocketBase, or the embedded one under CFA_DATA_DIR (started on demand)."""
     if settings.pocketbase_url is None:
+        older = Path(".cfa") / "pocketbase"
+        if older.is_dir() and older.resolve() != (settings.data_dir / "pocketbase").resolve():
+            log.warning(
+                "settings.data_dir_elsewhere",
+                found=str(older.resolve()),
+                using=str(settings.data_dir),
+                advice="this folder has an embedded PocketBase (./.cfa) that is not used; "
+                "set CFA_DATA_DIR=.cfa to use it",
+            )
         server = ensure_embedded(settings.data_dir)
         return PocketBase(server.url, server.email, server.password, transport=transport)
     if not settings.pocketbase_email or settings.pocketbase_password is None:

@@ -23,6 +23,7 @@ from functions.records import Stack, Tenant
 from shared import redaction
 from shared.errors import NotFoundError
 from shared.logging import get_logger
+from shared.naming import did_you_mean
 from shared.pocketbase.client import PocketBase, RecordValidationError
 from shared.pocketbase.filters import pb_filter
 
@@ -54,9 +55,10 @@ class Store:
     async def get_tenant(self, slug: str) -> Tenant:
         tenant = await self.find_tenant(slug)
         if tenant is None:
+            hint = did_you_mean(slug, [t.slug for t in await self.list_tenants()])
             raise NotFoundError(
                 f"tenant {slug!r} does not exist",
-                advice=f"create it: cfa tenants create {slug} --plan starter",
+                advice=f"{hint}create it: cfa tenants create {slug} --plan starter",
             )
         return tenant
 
@@ -94,9 +96,10 @@ class Store:
     async def get_stack(self, tenant: Tenant, name: str) -> Stack:
         stack = await self.find_stack(tenant, name)
         if stack is None:
+            hint = did_you_mean(name, [s.name for s in await self.list_stacks(tenant)])
             raise NotFoundError(
                 f"tenant {tenant.slug} has no stack {name!r}",
-                advice=f"see its stacks: cfa status {tenant.slug}",
+                advice=f"{hint}see its stacks: cfa status {tenant.slug}",
             )
         return stack
 

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from shared.errors import InvalidInput, NotFoundError, TemplateError
+from shared.naming import did_you_mean
 from shared.plans import PLAN_ORDER
 from shared.secrets import SecretKind
 
@@ -51,6 +52,7 @@ class ParamSpec(_Meta):
     secret: bool = False
     env: str | None = Field(default=None, pattern=_ENV_KEY)
     pattern: str | None = None
+    format: str | None = None  # the pattern for people, e.g. "16-256 characters of A-Z a-z 0-9 _ . : -"
     min_length: int | None = None
     max_length: int | None = None
     minimum: int | None = None
@@ -70,6 +72,8 @@ class ParamSpec(_Meta):
             raise ValueError(f"enum parameter {self.name} needs values")
         if self.required and self.default is not None:
             raise ValueError(f"parameter {self.name} is required, so a default would never be used")
+        if self.pattern and not self.format:
+            raise ValueError(f"parameter {self.name} has a pattern: describe it for people in `format`")
         return self
 
 
@@ -256,9 +260,10 @@ class Catalog:
 
     def get(self, name: object) -> Template:
         if not isinstance(name, str) or name not in self._templates:
+            hint = did_you_mean(name, self.names()) if isinstance(name, str) else ""
             raise NotFoundError(
                 f"unknown template {name!r}",
-                advice=f"available templates: {', '.join(self.names()) or 'none'}",
+                advice=f"{hint}available templates: {', '.join(self.names()) or 'none'}",
             )
         return self._templates[name]
 

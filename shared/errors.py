@@ -34,16 +34,18 @@ class CfaError(Exception):
 
     exit_code: ClassVar[int] = 1
     retryable: ClassVar[bool] = False
+    # What to do when the raiser had nothing more specific to say: every error line says what to do.
+    default_advice: ClassVar[str] = "see the log above; re-running the same command is safe"
 
     def __init__(self, message: str, *, advice: str = "", details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.advice = advice
+        self.advice = advice or self.default_advice
         self.details: dict[str, Any] = details or {}
 
     def one_line(self) -> str:
         """The message and the advice on one line, as the CLI prints it."""
-        return f"{self.message} — {self.advice}" if self.advice else self.message
+        return f"{self.message} — {self.advice}"
 
     @property
     def kind(self) -> str:
@@ -56,6 +58,7 @@ class TerminalError(CfaError):
 
 class InvalidInput(TerminalError):
     exit_code = 2
+    default_advice = "correct it and re-run (nothing was changed)"
 
     def __init__(self, field: str, message: str, *, advice: str = "") -> None:
         super().__init__(f"{field}: {message}", advice=advice, details={"field": field})
@@ -64,14 +67,17 @@ class InvalidInput(TerminalError):
 
 class NotFoundError(TerminalError):
     exit_code = 3
+    default_advice = "check the name: cfa tenants list and cfa status TENANT show what exists"
 
 
 class PlanLimitError(TerminalError):
     exit_code = 4
+    default_advice = "delete something first, or give the tenant a larger plan (cfa tenants update)"
 
 
 class ConflictError(TerminalError):
     exit_code = 5
+    default_advice = "look at the state (cfa status TENANT) and resolve the conflict, then re-run"
 
 
 class DuplicateResourcesError(ConflictError):
@@ -91,14 +97,17 @@ class DuplicateResourcesError(ConflictError):
 
 class ConfigurationError(TerminalError):
     exit_code = 6
+    default_advice = "fix the CFA_* settings; cfa doctor checks them"
 
 
 class AuthError(TerminalError):
     exit_code = 7
+    default_advice = "check the credentials in the CFA_* settings; cfa doctor checks them"
 
 
 class RejectedError(TerminalError):
     exit_code = 8
+    default_advice = "Coolify refused the request as sent: check the parameters, or report it as a bug"
 
     def __init__(
         self, message: str, *, advice: str = "", field_errors: dict[str, list[str]] | None = None
@@ -110,6 +119,7 @@ class RejectedError(TerminalError):
 class RetryableError(CfaError):
     exit_code = 75  # EX_TEMPFAIL
     retryable = True
+    default_advice = "re-run the same command in a moment (it is safe); cfa doctor checks the dependencies"
 
 
 class UnavailableError(RetryableError):

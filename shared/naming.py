@@ -7,7 +7,9 @@ ambiguous: tenant ``a-b`` + stack ``c`` and tenant ``a`` + stack ``b-c`` give th
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Iterable
 
 from shared.errors import InvalidInput
 
@@ -87,3 +89,9 @@ def service_name(tenant: str, stack: str) -> str:
 def public_host(tenant: str, stack: str, base_domain: str) -> str:
     """``<stack>-<tenant>.<base domain>``; the first label stays within DNS's 63 characters."""
     return f"{stack}-{tenant}.{base_domain}"
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """``"did you mean acme? "`` for the closest existing name, or "" when none is close."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f"did you mean {close[0]}? " if close else ""

@@ -119,7 +119,8 @@ def _length(spec: ParamSpec, value: str) -> str:
     if spec.pattern and not re.fullmatch(spec.pattern, value):
         syntax = _SYNTAX.search(value)
         shown = f" (it contains {syntax.group(0)!r})" if syntax else ""
-        raise _fail(spec, f"does not have the expected format{shown}")
+        rule = f": {spec.format}" if spec.format else ""
+        raise _fail(spec, f"does not have the expected format{shown}{rule}")
     return value
 
 
@@ -325,3 +326,27 @@ def check_defaults(template: Template) -> list[str]:
             except InvalidInput as err:
                 problems.append(f"default of {spec.name}: {err.message}")
     return problems
+
+
+def describe_format(spec: ParamSpec) -> str:
+    """What a value of ``spec`` must look like, for people (``cfa templates show``, errors)."""
+    limit = spec.max_length or _DEFAULT_MAX.get(spec.type, 200)
+    item = spec.format or f"up to {limit} characters"
+    described = {
+        "string": item,
+        "text": spec.format or f"up to {limit} characters, several lines allowed",
+        "integer": "a whole number"
+        + (f" from {spec.minimum}" if spec.minimum is not None else "")
+        + (f" to {spec.maximum}" if spec.maximum is not None else ""),
+        "boolean": "true or false",
+        "enum": "one of " + ", ".join(spec.values or []),
+        "url": spec.format or "an http(s) URL without credentials",
+        "image": spec.format or "an image pinned by version tag or @sha256: digest (never latest)",
+        "string_list": f"comma-separated, each {item}",
+        "integer_list": "comma-separated whole numbers",
+        "schedules": 'JSON: [{"name": "a-slug", "cron": "0 8 * * *", "prompt": "…"}]',
+    }
+    text = described.get(spec.type, item)
+    if spec.type in ("string_list", "integer_list", "schedules") and spec.max_items is not None:
+        text += f" (at most {spec.max_items})"
+    return text

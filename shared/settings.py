@@ -7,6 +7,7 @@ Load it once at process start with :func:`load_settings` and pass it down; nothi
 from __future__ import annotations
 
 import getpass
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -49,7 +50,8 @@ class Settings(BaseSettings):
     pocketbase_email: str | None = Field(default=None, description="PocketBase superuser email.")
     pocketbase_password: SecretStr | None = Field(default=None, description="PocketBase superuser password.")
     data_dir: Path = Field(
-        default=Path(".cfa"), description="Local state: embedded PocketBase, monitor state."
+        default_factory=lambda: _user_data_dir(),
+        description="Local state: embedded PocketBase, monitor state (the same wherever cfa runs).",
     )
 
     # --- Provisioning --------------------------------------------------------------------------------
@@ -91,7 +93,13 @@ class Settings(BaseSettings):
     actor: str = Field(
         default_factory=lambda: f"cli:{_current_user()}", description="Who is acting, for the audit trail."
     )
-    log_level: str = Field(default="INFO", description="Log level of the JSON logs on stderr.")
+    log_level: str = Field(
+        default="INFO", description="Log level of the JSON logs (stderr, or CFA_LOG_FILE)."
+    )
+    log_file: Path | None = Field(
+        default=None,
+        description="Also write the full JSON logs here (a terminal shows only warnings and errors).",
+    )
 
     # --- Event functions (cfa serve) ------------------------------------------------------------------
     serve_host: str = Field(
@@ -312,6 +320,13 @@ class Settings(BaseSettings):
         if self.coolify_url is None:
             return None
         return str(self.coolify_url).rstrip("/") + "/api/v1"
+
+
+def _user_data_dir() -> Path:
+    """The XDG data directory for cfa (``$XDG_DATA_HOME/cfa``, else ``~/.local/share/cfa``): one place
+    per user, not one per working directory."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "cfa"
 
 
 def _current_user() -> str:

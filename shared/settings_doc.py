@@ -24,6 +24,8 @@ def _default(name: str) -> str:
         return "`templates/` of the checkout"
     if name == "actor":
         return "`cli:<user>`"
+    if name == "data_dir":
+        return "`$XDG_DATA_HOME/cfa` (`~/.local/share/cfa`)"
     if isinstance(value, dict):
         return "`" + ",".join(f"{k}={v}" for k, v in value.items()) + "`"
     return f"`{value}`"

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 from functions.cli import output
 from functions.context import Context, open_context
 from functions.operations.changes import ChangePlan
@@ -28,9 +30,10 @@ from shared.catalog import Template
 from shared.compose_loader import find_compose
 from shared.errors import ConfigurationError, InvalidInput
 from shared.naming import parse_stack_ref, validate_slug, validate_stack_name
-from shared.params import validate_params
+from shared.params import describe_format, validate_params
 from shared.plans import get_plan
-from shared.pocketbase.embedded import stop_embedded
+from shared.pocketbase.client import PocketBase
+from shared.pocketbase.embedded import embedded_status, stop_embedded
 from shared.rendering import render_stack
 from shared.settings import Settings
 
@@ -51,7 +54,15 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
             try:
                 value = path.read_text().removesuffix("\n")
             except OSError as err:
-                raise InvalidInput(f"param {key}", f"cannot read {path}: {err.strerror}") from err
+                raise InvalidInput(
+                    f"param {key}", f"cannot read {path}: {err.strerror}", advice="check the file's path"
+                ) from err
+            if not value.strip():
+                raise InvalidInput(
+                    f"param {key}",
+                    f"{path} is empty",
+                    advice="put the value in the file, or pass it as KEY=VALUE",
+                )
         params[key] = value
     return params
 
@@ -72,8 +83,13 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     dry_run = bool(getattr(args, "dry_run", False))
     if command == "pb" and args.pb_command == "stop":
         stopped = stop_embedded(settings.data_dir)
-        output.say("embedded PocketBase stopped" if stopped else "no embedded PocketBase was running")
+        if args.json:
+            output.emit_json({"stopped": stopped, "data_dir": str(settings.data_dir.resolve())})
+        else:
+            output.say("embedded PocketBase stopped" if stopped else "no embedded PocketBase was running")
         return 0
+    if command == "pb" and args.pb_command == "status":
+        return await _pb_status(settings, args)
     changes_coolify = command in ("provision", "suspend", "resume", "delete")
     try:
         context = open_context(settings, dry_run=dry_run, changes_coolify=changes_coolify)
@@ -88,17 +104,30 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _print_checks(args, setup_failed(settings, err))
 
 
+async def _pb_status(settings: Settings, args: argparse.Namespace) -> int:
+    """Where PocketBase is and whether it answers; a stopped embedded one is reported, not started."""
+    if settings.pocketbase_url is None:
+        url, healthy = embedded_status(settings.data_dir)
+    else:
+        url = str(settings.pocketbase_url).rstrip("/")
+        async with PocketBase(url, "", SecretStr("")) as pb:
+            healthy = await pb.health()
+    info = {
+        "url": url or "-",
+        "embedded": settings.pocketbase_url is None,
+        "healthy": healthy,
+        "data_dir": str(settings.data_dir.resolve()),
+    }
+    if args.json:
+        output.emit_json(info)
+    else:
+        output.table([list(info.values())], list(info))
+        if not healthy and settings.pocketbase_url is None:
+            output.say("the embedded PocketBase is not running; any other cfa command starts it")
+    return 0 if healthy else 75
+
+
 async def _pb(ctx: Context, args: argparse.Namespace) -> int:
-    if args.pb_command == "status":
-        healthy = await ctx.pb.health()
-        info = {
-            "url": ctx.pb.base_url,
-            "embedded": ctx.settings.pocketbase_url is None,
-            "healthy": healthy,
-            "data_dir": str(ctx.settings.data_dir.resolve()),
-        }
-        output.emit_json(info) if args.json else output.table([list(info.values())], list(info))
-        return 0 if healthy else 75
     report = await migrate_all(ctx.pb)
     if args.json:
         output.emit_json(report.as_dict())
@@ -328,6 +357,8 @@ def _print_checks(args: argparse.Namespace, checks: list[Check]) -> int:
 
 async def _audit(ctx: Context, args: argparse.Namespace) -> int:
     tenant = validate_slug(args.tenant) if args.tenant else None
+    if tenant is not None:
+        await ctx.store.get_tenant(tenant)  # an unknown tenant is an error, not an empty trail
     events = await ctx.store.list_audit(tenant, limit=max(1, min(args.limit, 1000)))
     if args.json:
         output.emit_json(events)
@@ -424,11 +455,12 @@ def _print_template(template: Template) -> None:
             "yes" if p.required else "no",
             "yes" if p.secret else "no",
             "" if p.default is None else p.default,
+            describe_format(p),
             p.description,
         ]
         for p in meta.parameters
     ]
-    output.table(rows, ["NAME", "TYPE", "REQUIRED", "SECRET", "DEFAULT", "DESCRIPTION"])
+    output.table(rows, ["NAME", "TYPE", "REQUIRED", "SECRET", "DEFAULT", "FORMAT", "DESCRIPTION"])
     if meta.secrets:
         output.say("\ngenerated secrets:")
         output.table([[s.env, s.kind, s.description] for s in meta.secrets], ["ENV", "KIND", "DESCRIPTION"])

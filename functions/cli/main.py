@@ -32,6 +32,12 @@ log = get_logger()
 def _json_flag() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument("--json", action="store_true", help="machine-readable output")
+    parent.add_argument(
+        "--log-json",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="full JSON logs on stderr even at a terminal",
+    )
     return parent
 
 
@@ -55,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="CloudFreedom agent platform: tenant-scoped stacks on Coolify.",
         epilog="Settings come from CFA_* environment variables (see README.md).",
     )
+    parser.add_argument("--log-json", action="store_true", help="full JSON logs on stderr even at a terminal")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     pb = sub.add_parser("pb", help="PocketBase: migrate the schema, embedded server status/stop")
@@ -145,13 +152,19 @@ def build_parser() -> argparse.ArgumentParser:
     templates_sub = templates.add_subparsers(dest="templates_command", required=True, metavar="ACTION")
     templates_sub.add_parser("list", parents=[common], help="list templates")
     show = templates_sub.add_parser("show", parents=[common], help="a template's parameters and profiles")
-    show.add_argument("name")
+    show.add_argument("name", help="the template (cfa templates list)")
     render = templates_sub.add_parser("render", parents=[common], help="print the compose for a tenant")
-    render.add_argument("name")
-    render.add_argument("--tenant", required=True)
+    render.add_argument("name", help="the template (cfa templates list)")
+    render.add_argument("--tenant", required=True, help="the tenant's slug (its labels and host names)")
     render.add_argument("--plan", help="default: the tenant's plan")
     render.add_argument("--stack", help="stack name (default: the template's)")
-    render.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+    render.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="template parameter (KEY=@FILE reads a file)",
+    )
 
     sub.add_parser("doctor", parents=[common], help="check Coolify, PocketBase, settings and templates")
 
@@ -192,11 +205,13 @@ def build_parser() -> argparse.ArgumentParser:
     unlock.add_argument("tenant", help="the tenant's slug")
 
     audit = sub.add_parser("audit", parents=[common], help="recent audit events")
-    audit.add_argument("tenant", nargs="?")
+    audit.add_argument("tenant", nargs="?", help="only this tenant's events (default: all)")
     audit.add_argument("--limit", type=int, default=50)
 
     monitor = sub.add_parser("monitor", help="the host monitor (see cfa monitor --help)", add_help=False)
-    monitor.add_argument("monitor_args", nargs=argparse.REMAINDER)
+    monitor.add_argument(
+        "monitor_args", nargs=argparse.REMAINDER, help="the monitor's own command and options"
+    )
     return parser
 
 
@@ -262,7 +277,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         problems = "; ".join(f"CFA_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in err.errors())
         print(f"cfa: invalid settings: {problems}", file=sys.stderr)
         return 6
-    configure_logging(settings.log_level)
+    human = sys.stderr.isatty() and not getattr(args, "log_json", False)
+    configure_logging(settings.log_level, human=human, file=settings.log_file)
     if args.command == "serve":
         return _serve(settings)
     try:

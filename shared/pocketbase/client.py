@@ -18,7 +18,14 @@ from typing import Any, Self
 import httpx
 from pydantic import SecretStr
 
-from shared.errors import AuthError, ConflictError, InvalidInput, NotFoundError, UnavailableError
+from shared.errors import (
+    AuthError,
+    ConfigurationError,
+    ConflictError,
+    InvalidInput,
+    NotFoundError,
+    UnavailableError,
+)
 from shared.logging import get_logger
 
 log = get_logger()
@@ -254,7 +261,11 @@ class PocketBase:
                 advice="the account must be a PocketBase superuser",
             )
         if response.status_code == 404:
-            raise NotFoundError(f"PocketBase: {action}: not found", advice="run `cfa pb migrate` first")
+            # A missing collection: the schema was never migrated (a configuration problem, not a
+            # missing record; records are looked up with get_record).
+            raise ConfigurationError(
+                f"PocketBase: {action}: the collection does not exist", advice="run `cfa pb migrate` first"
+            )
         raise PocketBaseError(f"PocketBase {action} failed: {response.status_code} {_error_text(response)}")
 
 

@@ -175,6 +175,16 @@ def ensure_embedded(data_dir: Path) -> PocketBaseServer:
         return PocketBaseServer(f"http://127.0.0.1:{port}", email, password, process.pid)
 
 
+def embedded_status(data_dir: Path) -> tuple[str | None, bool]:
+    """(the embedded PocketBase's URL if one was started, whether it runs and answers) — never starts it."""
+    server_path = (data_dir / "pocketbase" / "server.json").resolve()
+    if not server_path.exists():
+        return None, False
+    running = json.loads(server_path.read_text())
+    url = f"http://127.0.0.1:{running['port']}"
+    return url, _alive(int(running["pid"])) and _healthy(url)
+
+
 def stop_embedded(data_dir: Path) -> bool:
     """Stop the embedded PocketBase if it runs; True if one was stopped."""
     server_path = (data_dir / "pocketbase" / "server.json").resolve()
