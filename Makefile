@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit bench screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ test: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	CFA_COMPOSE_BINARY=$$(PYTHON=$(BIN)/python scripts/compose-v2) $(BIN)/pytest
+
+## screenshots: refresh docs/screenshots/ (the README's) from the admin pages' browser tests
+screenshots: $(STAMP)
+	CFA_SCREENSHOTS_DIR=docs/screenshots CFA_COMPOSE_BINARY=$$(PYTHON=$(BIN)/python scripts/compose-v2) \
+		$(BIN)/pytest tests/admin/test_browser.py -q
 
 bench: $(STAMP)
 	$(BIN)/python bench/provision.py

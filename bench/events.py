@@ -34,7 +34,7 @@ from pydantic import SecretStr
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.provision import machine, percentile  # noqa: E402
+from bench.common import machine, percentile, write_section  # noqa: E402
 from functions.operations.digest import env_digest  # noqa: E402
 from functions.operations.migrate import migrate_all  # noqa: E402
 from shared.catalog import load_catalog  # noqa: E402
@@ -385,17 +385,6 @@ stacks need no call).
 """
 
 
-def write_section(text: str) -> None:
-    path = ROOT / "docs" / "benchmarks.md"
-    content = path.read_text()
-    begin, end = "<!-- events:begin -->", "<!-- events:end -->"
-    if begin not in content:
-        content += f"\n## Event functions (`cfa serve`)\n\n{begin}\n{end}\n"
-    head, rest = content.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    path.write_text(f"{head}{begin}\n{text}{end}{tail}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -412,7 +401,7 @@ def main() -> None:
     text = report(args, results)
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section("events", "Event functions (`cfa serve`)", text)
 
 
 if __name__ == "__main__":

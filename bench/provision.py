@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
-import platform
-import re
 import shutil
 import socket
 import statistics
@@ -38,6 +35,7 @@ from structlog.typing import EventDict, WrappedLogger
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import machine, percentile, write_section  # noqa: E402
 from functions.context import Context  # noqa: E402
 from functions.operations.migrate import migrate_all  # noqa: E402
 from functions.operations.provision import ProvisionRequest, provision  # noqa: E402
@@ -99,12 +97,6 @@ def fake_coolify(latency: float, rate_limit: int) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
-    return ordered[index]
 
 
 class StoredAt:
@@ -210,20 +202,6 @@ async def all_at_once(
     }
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    with contextlib.suppress(OSError, StopIteration):
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        cpu = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
-    memory = ""
-    try:
-        kib = int(re.findall(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text())[0])
-        memory = f", {kib / 1024 / 1024:.0f} GiB RAM"
-    except (OSError, IndexError):
-        pass
-    return f"{os.cpu_count()} cores ({cpu}){memory}, Python {platform.python_version()}, {platform.system()} {platform.release()}"
-
-
 def report(args: argparse.Namespace, single: dict[str, Any], burst: dict[str, Any]) -> str:
     ms = 1000
     return f"""Command: `make bench` (= `.venv/bin/python bench/provision.py --latency {args.latency} --runs {args.runs} --tenants {args.tenants} --rate-limit {args.rate_limit}`)
@@ -258,15 +236,6 @@ counted from Coolify's own project and service lists after the run. The bound (c
 average-rate bound; a ratio below 1 is possible because the limiter lets a full minute's budget go at
 once (a sliding window of {Settings().coolify_rate_limit_per_minute} per 60 s), which Coolify's fixed window of {args.rate_limit} per minute accepts.
 """
-
-
-def write_section(text: str) -> None:
-    path = ROOT / "docs" / "benchmarks.md"
-    content = path.read_text()
-    begin, end = "<!-- provision:begin -->", "<!-- provision:end -->"
-    head, rest = content.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    path.write_text(f"{head}{begin}\n{text}{end}{tail}")
 
 
 async def run(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -312,7 +281,7 @@ def main() -> None:
     text = report(args, single, burst)
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section("provision", "Provisioning", text)
 
 
 if __name__ == "__main__":

@@ -21,8 +21,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
+from functions.admin.app import admin_app
 from functions.alerts import Alert, Alerter
 from functions.context import coolify_from_settings, pocketbase_from_settings
 from functions.dispatch import Dispatcher
@@ -232,6 +233,7 @@ class Functions:
                 Route("/readyz", readyz),
                 Route("/metrics", metrics),
                 Route("/hooks/coolify/{token}", hooks, methods=["POST"]),
+                Mount("/admin", app=admin_app(self.rt)),
             ],
             lifespan=lifespan,
         )
@@ -311,6 +313,8 @@ async def serve(settings: Settings) -> int:
         log_config=None,
         access_log=False,
         lifespan="on",
+        proxy_headers=True,
+        forwarded_allow_ips=settings.serve_forwarded_allow_ips,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
     )
     server = GracefulServer(config)

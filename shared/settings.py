@@ -108,6 +108,11 @@ class Settings(BaseSettings):
     serve_port: int = Field(
         default=8480, ge=0, le=65535, description="Port of cfa serve (0: pick a free one)."
     )
+    serve_forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="Proxies (comma separated addresses, or *) whose X-Forwarded-For/-Proto cfa serve "
+        "trusts: the admin pages' client address and https come from them.",
+    )
     functions_url: AnyHttpUrl | None = Field(
         default=None,
         description="Where Coolify reaches cfa serve (https://…); cfa hooks install and doctor use it.",
@@ -153,6 +158,30 @@ class Settings(BaseSettings):
         default=None,
         description="Tests only: the process kills itself right after this audit event is written.",
     )
+
+    # --- Admin pages (cfa serve, /admin) -------------------------------------------------------------
+    admin_secret_key: SecretStr | None = Field(
+        default=None,
+        description="Signs the admin pages' cookies; the same on every cfa serve replica (unset: a key per "
+        "process, so operators sign in again after a restart).",
+    )
+    admin_session_hours: float = Field(
+        default=12.0, gt=0, le=24 * 30, description="How long an operator's sign-in lasts."
+    )
+    admin_secure_cookies: bool | None = Field(
+        default=None,
+        description="Mark the admin cookies Secure (unset: when the request came over https, e.g. through "
+        "Traefik with forwarded headers).",
+    )
+    admin_login_max_failures: int = Field(
+        default=5,
+        ge=1,
+        description="Failed sign-ins per account or address within the window before sign-in is refused.",
+    )
+    admin_login_window_seconds: float = Field(
+        default=900.0, gt=0, description="The window that failed sign-ins are counted in."
+    )
+    admin_page_size: int = Field(default=50, ge=5, le=500, description="Rows per page in the admin lists.")
 
     # --- Monitor -------------------------------------------------------------------------------------
     apprise_urls: SecretStr | None = Field(

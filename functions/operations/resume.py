@@ -1,6 +1,7 @@
 """Resume a suspended stack: desired_state=running, start the service, settle on what Coolify reports.
 
-Idempotent: a running stack is just recorded as running. While the start is queued the stack is
+Idempotent: a running stack is just recorded as running; one already ``resuming`` is waited on,
+without asking Coolify again. While the start is queued the stack is
 ``resuming``; ``running`` once Coolify reports running:healthy. Writes: desired_state, status,
 transition_at, coolify_status, and audit events ``resume.requested`` / ``resume.completed`` (or
 ``resume.failed``).
@@ -41,6 +42,14 @@ async def resume(ctx: Context, tenant: str, stack: str, *, wait: bool = True) ->
 async def _resume(ctx: Context, target: Target, *, wait: bool) -> Target:
     store, coolify = ctx.store, ctx.coolify
     tenant = target.tenant
+    if target.stack.status == "resuming" and target.stack.desired_state == "running":
+        # Coolify was already asked to start it: wait on that start, never send another.
+        log.info("resume.already_in_flight", transition_at=target.stack.transition_at)
+        if not wait or ctx.dry_run:
+            return target
+        stack = await await_settled(ctx, tenant, target.stack)
+        raise_unless(stack, "running", retry=f"re-run cfa resume {tenant.slug}/{stack.name}")
+        return Target(tenant, stack)
     stack = await store.update_stack(target.stack, desired_state="running", suspended_with_tenant=False)
     await store.audit("resume.requested", tenant=tenant.slug, stack=stack.name)
     started_now = await coolify.start_service(stack.coolify_service_uuid)

@@ -1,7 +1,8 @@
 """Suspend a stack: record the intent (desired_state=suspended), stop the service, settle on what Coolify
 then reports.
 
-Idempotent: a stack already stopped is recorded as suspended at once. While the stop is queued the stack
+Idempotent: a stack already stopped is recorded as suspended at once; one already ``suspending`` is
+waited on, without asking Coolify again. While the stop is queued the stack
 is ``suspending``; it becomes ``suspended`` only when Coolify reports it stopped (the monitor keeps
 watching it until then). Writes: desired_state, status, transition_at, coolify_status, and audit events
 ``suspend.requested`` / ``suspend.completed`` (or ``suspend.failed``).
@@ -43,6 +44,15 @@ async def suspend(
 async def _suspend(ctx: Context, target: Target, *, wait: bool, with_tenant: bool) -> Target:
     store, coolify = ctx.store, ctx.coolify
     tenant = target.tenant
+    if target.stack.status == "suspending" and target.stack.desired_state == "suspended":
+        # Coolify was already asked (a replayed event, or a second click): wait on that stop, never
+        # send another. A stop Coolify dropped fails at the transition's deadline and can be re-run.
+        log.info("suspend.already_in_flight", transition_at=target.stack.transition_at)
+        if not wait or ctx.dry_run:
+            return target
+        stack = await await_settled(ctx, tenant, target.stack)
+        raise_unless(stack, "suspended", retry=f"re-run cfa suspend {tenant.slug}/{stack.name}")
+        return Target(tenant, stack)
     stack = await store.update_stack(
         target.stack, desired_state="suspended", suspended_with_tenant=with_tenant
     )

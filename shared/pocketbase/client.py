@@ -150,6 +150,28 @@ class PocketBase:
             return response
         return response
 
+    async def authenticate(self, collection: str, identity: str, password: str) -> Record | None:
+        """Check someone else's credentials against auth collection ``collection`` (this client's own
+        superuser session is untouched): their record, or None when PocketBase refuses them. The token
+        PocketBase issues is dropped: the caller keeps its own session."""
+        try:
+            response = await self._http.post(
+                f"/api/collections/{collection}/auth-with-password",
+                json={"identity": identity, "password": password},
+            )
+        except httpx.HTTPError as err:
+            raise PocketBaseError(
+                f"PocketBase at {self.base_url} is unreachable ({type(err).__name__})",
+                advice="check that PocketBase is running",
+            ) from err
+        if response.status_code in (400, 404):  # wrong credentials, or no such collection
+            return None
+        if response.status_code == 429:
+            raise PocketBaseError("PocketBase rate-limited the sign-in", advice="retry in a few seconds")
+        self._raise_for_status(response, f"sign in to {collection}")
+        record: Record = response.json()["record"]
+        return record
+
     # --- records -------------------------------------------------------------------------------------
 
     async def list_records(
@@ -159,8 +181,10 @@ class PocketBase:
         filter: str | None = None,
         sort: str | None = None,
         limit: int | None = None,
+        fields: str | None = None,
     ) -> list[Record]:
-        """All records matching ``filter`` (built with ``pb_filter``), across pages, up to ``limit``."""
+        """All records matching ``filter`` (built with ``pb_filter``), across pages, up to ``limit``;
+        ``fields``: only these (comma separated)."""
         records: list[Record] = []
         page = 1
         per_page = min(limit or _MAX_PER_PAGE, _MAX_PER_PAGE)
@@ -170,6 +194,8 @@ class PocketBase:
                 params["filter"] = filter
             if sort:
                 params["sort"] = sort
+            if fields:
+                params["fields"] = fields
             response = await self.request("GET", f"/api/collections/{collection}/records", params=params)
             self._raise_for_status(response, f"list {collection}")
             items: list[Record] = response.json()["items"]
@@ -177,6 +203,26 @@ class PocketBase:
             if len(items) < per_page or (limit is not None and len(records) >= limit):
                 return records[:limit] if limit is not None else records
             page += 1
+
+    async def page(
+        self,
+        collection: str,
+        *,
+        page: int = 1,
+        per_page: int = 50,
+        filter: str | None = None,
+        sort: str | None = None,
+    ) -> tuple[list[Record], int]:
+        """One page of records matching ``filter`` (built with ``pb_filter``) and how many match in all."""
+        params: dict[str, str | int] = {"page": max(page, 1), "perPage": min(per_page, _MAX_PER_PAGE)}
+        if filter:
+            params["filter"] = filter
+        if sort:
+            params["sort"] = sort
+        response = await self.request("GET", f"/api/collections/{collection}/records", params=params)
+        self._raise_for_status(response, f"list {collection}")
+        body = response.json()
+        return list(body["items"]), int(body["totalItems"])
 
     async def first(self, collection: str, filter: str, *, sort: str | None = None) -> Record | None:
         items = await self.list_records(collection, filter=filter, sort=sort, limit=1)

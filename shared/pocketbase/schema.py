@@ -305,6 +305,52 @@ def webhook_receipts_collection() -> Record:
     }
 
 
+def operators_collection() -> Record:
+    """The people who may sign in to the admin pages (besides PocketBase superusers): an auth
+    collection that only superusers manage; every operator may sign in (``authRule`` empty)."""
+    return {
+        **_superuser_only("operators"),
+        "id": collection_id("operators", "auth"),
+        "type": "auth",
+        "authRule": "",
+        "passwordAuth": {"enabled": True, "identityFields": ["email"]},
+        # No mail server is assumed: PocketBase would try to mail a "new location" alert per sign-in.
+        "authAlert": {"enabled": False},
+        "fields": [_text("name", max=100), *_autodates()],
+    }
+
+
+def operator_sessions_collection() -> Record:
+    """One record per signed-in admin session; the cookie carries the token, PocketBase only its hash,
+    so a leaked database holds no usable session. Deleting the record signs the session out."""
+    return {
+        **_superuser_only("operator_sessions"),
+        "fields": [
+            _text("token_hash", required=True, max=64),
+            _text("actor", required=True, max=200),
+            _text("email", required=True, max=200),
+            _text("account", required=True, max=40),
+            _text("csrf", required=True, max=64, hidden=True),
+            _text("address", max=100),
+            _date("expires_at"),
+            *_autodates(),
+        ],
+        "indexes": ["CREATE UNIQUE INDEX idx_operator_sessions_token ON operator_sessions (token_hash)"],
+    }
+
+
+def login_failures_collection() -> Record:
+    """One record per failed admin sign-in (the account tried and the address), counted for throttling."""
+    return {
+        **_superuser_only("login_failures"),
+        "fields": [_text("email", max=200), _text("address", max=100), *_autodates()],
+        "indexes": [
+            "CREATE INDEX idx_login_failures_email ON login_failures (email, created)",
+            "CREATE INDEX idx_login_failures_address ON login_failures (address, created)",
+        ],
+    }
+
+
 @dataclass
 class MigrationReport:
     created: list[str] = field(default_factory=list)
@@ -340,6 +386,12 @@ def _index_name(sql: str) -> str:
 def _merge(existing: Record, wanted: Record, report: MigrationReport) -> Record | None:
     """``existing`` with ``wanted``'s missing fields and indexes appended, or None if nothing is missing."""
     name = str(wanted["name"])
+    if existing.get("type") != wanted.get("type", "base"):
+        raise ConflictError(
+            f"collection {name} is a {existing.get('type')} collection, the platform needs a "
+            f"{wanted.get('type', 'base')} one",
+            advice=f"rename the existing {name} collection in the PocketBase dashboard, then re-run migrate",
+        )
     have = {str(f["name"]): f for f in existing.get("fields", [])}
     missing = [f for f in wanted["fields"] if f["name"] not in have]
     for wanted_field in wanted["fields"]:
@@ -367,10 +419,9 @@ def _merge(existing: Record, wanted: Record, report: MigrationReport) -> Record 
         report.indexes_added[name] = [_index_name(sql) for sql in missing_indexes]
     if values_added:
         report.values_added[name] = values_added
+    # Every other property (rules, auth options) as it is: an import resets what it leaves out.
     return {
-        "id": existing["id"],
-        "name": name,
-        "type": existing["type"],
+        **existing,
         "fields": [*fields, *missing],
         "indexes": [*existing.get("indexes", []), *missing_indexes],
     }
@@ -410,6 +461,9 @@ async def migrate(pb: PocketBase, extra: list[Record] | None = None) -> Migratio
         secret_inputs_collection(),
         realtime_probes_collection(),
         webhook_receipts_collection(),
+        operators_collection(),
+        operator_sessions_collection(),
+        login_failures_collection(),
         *(extra or []),
     ]
     payload: list[Record] = []

@@ -49,6 +49,32 @@ async def test_suspend_twice_is_harmless(
     assert coolify_fake.service(result.service_uuid).stops == 1
 
 
+async def test_a_suspend_already_in_flight_is_waited_on_not_sent_again(
+    make_ctx: ContextFactory, acme: str, coolify_fake: FakeCoolify, pb: PocketBase
+) -> None:
+    """A second suspend while the first one's stop is queued (a replayed event, a second click) asks
+    Coolify nothing and waits for the same stop to settle."""
+    result = await provisioned(make_ctx)
+    queued = await suspend(make_ctx(), "acme", "bot", wait=False)
+    settled = await suspend(make_ctx(), "acme", "bot")
+    assert queued.status == "suspending" and settled.status == "suspended"
+    assert coolify_fake.service(result.service_uuid).stops == 1
+    assert len([e for e in await records(pb, "audit_events") if e["action"] == "suspend.requested"]) == 1
+
+
+async def test_a_resume_already_in_flight_is_waited_on_not_sent_again(
+    make_ctx: ContextFactory, acme: str, coolify_fake: FakeCoolify, pb: PocketBase
+) -> None:
+    result = await provisioned(make_ctx)
+    await suspend(make_ctx(), "acme", "bot")
+    starts = len(coolify_fake.calls_to("*", rf"/services/{result.service_uuid}/start$"))
+    queued = await resume(make_ctx(), "acme", "bot", wait=False)
+    again = await resume(make_ctx(), "acme", "bot", wait=False)
+    settled = await resume(make_ctx(), "acme", "bot")
+    assert (queued.status, again.status, settled.status) == ("resuming", "resuming", "running")
+    assert len(coolify_fake.calls_to("*", rf"/services/{result.service_uuid}/start$")) == starts + 1
+
+
 async def test_resume_starts_and_waits_for_health(
     make_ctx: ContextFactory, acme: str, coolify_fake: FakeCoolify, pb: PocketBase
 ) -> None:

@@ -21,7 +21,10 @@ async def test_creates_all_collections_then_changes_nothing(pocketbase_empty: Po
         stacks = await pb.get_collection("stacks")
     assert sorted(first.created) == [
         "audit_events",
+        "login_failures",
         "operation_locks",
+        "operator_sessions",
+        "operators",
         "realtime_probes",
         "secret_inputs",
         "stack_secrets",
@@ -148,3 +151,43 @@ async def test_migrate_all_adds_the_monitor_incidents_collection(pocketbase_empt
     kind = next(f for f in incidents["fields"] if f["name"] == "kind")
     assert kind["values"] == INCIDENT_KINDS
     assert "idx_incidents_incident_id" in " ".join(incidents["indexes"])
+
+
+async def test_operators_can_sign_in_and_keep_their_auth_options_when_a_field_is_added(
+    pb: PocketBase,
+) -> None:
+    """The operators auth collection lets an operator sign in; a later migration that adds a field
+    keeps its sign-in rule and options (an import resets what it leaves out)."""
+    operators = await pb.get_collection("operators")
+    assert operators is not None and operators["type"] == "auth"
+    fields = [f for f in operators["fields"] if f["name"] != "name"]
+    response = await pb.request("PATCH", "/api/collections/operators", json={"fields": fields})
+    assert response.status_code == 200, response.text
+    await pb.create_record(
+        "operators",
+        {"email": "op@example.com", "password": "op-password-1", "passwordConfirm": "op-password-1"},
+    )
+
+    report = await migrate(pb)
+    after = await pb.get_collection("operators")
+    login = await pb._http.post(
+        "/api/collections/operators/auth-with-password",
+        json={"identity": "op@example.com", "password": "op-password-1"},
+    )
+
+    assert report.fields_added == {"operators": ["name"]}
+    assert after is not None
+    assert after["authRule"] == "" and after["passwordAuth"]["enabled"] is True
+    assert after["authAlert"]["enabled"] is False
+    assert login.status_code == 200, login.text
+
+
+async def test_refuses_a_base_collection_where_an_auth_collection_is_needed(
+    pocketbase_empty: PocketBaseServer,
+) -> None:
+    """An existing base collection called operators is not silently reused: the migration says what
+    to rename."""
+    async with PocketBase(pocketbase_empty.url, pocketbase_empty.email, pocketbase_empty.password) as pb:
+        await pb.request("POST", "/api/collections", json={"name": "operators", "type": "base", "fields": []})
+        with pytest.raises(ConflictError, match="operators is a base collection"):
+            await migrate(pb)

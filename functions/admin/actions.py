@@ -1,0 +1,170 @@
+"""What the admin pages' buttons do: each calls the same operation as the CLI (``functions/operations``)
+with the signed-in operator as the audit actor, queues it without waiting (``wait=False``), and sends
+the operator to the tenant's page, where the stack's status updates live until Coolify's answer settles
+it. An operation's refusal (bad input, plan limit, busy tenant) is shown on the form it came from and
+changes nothing (the operation guarantees that, and audits the refusal)."""
+
+from __future__ import annotations
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+
+from functions.admin import forms
+from functions.admin.deps import Admin
+from functions.admin.sessions import COOKIE, Session
+from functions.admin.web import status_for
+from functions.operations.delete import delete
+from functions.operations.provision import ProvisionRequest, provision
+from functions.operations.resume import resume
+from functions.operations.suspend import suspend
+from functions.operations.tenant_lifecycle import resume_tenant, suspend_tenant, update_tenant
+from functions.operations.tenants import create_tenant
+from functions.store import Store
+from shared.errors import CfaError, InvalidInput
+from shared.logging import get_logger
+from shared.plans import PLAN_ORDER
+
+log = get_logger()
+
+
+def _text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+class Actions:
+    def __init__(self, admin: Admin) -> None:
+        self.admin = admin
+        self.web = admin.web
+
+    def _tenant_page(self, request: Request, slug: str, message: str) -> Response:
+        return self.web.redirect(request, self.web.path(request, "tenants", slug), flash=message)
+
+    async def sign_out(self, request: Request, session: Session) -> Response:
+        await self.admin.sessions.end(session)
+        store = Store(self.admin.rt.pb, dry_run=False, actor=session.operator.actor, operation_id="")
+        await store.audit("admin.signed_out")
+        await store.flush()
+        log.info("admin.signed_out", actor=session.operator.actor)
+        response = self.web.redirect(request, self.web.path(request, "login"), flash="You are signed out.")
+        response.delete_cookie(COOKIE, path=request.scope.get("root_path", "") or "/")
+        return response
+
+    async def create_tenant(self, request: Request, session: Session) -> Response:
+        form = await request.form()
+        values = {k: _text(form, k) for k in ("slug", "name", "plan", "max_stacks")}
+        try:
+            max_stacks = None
+            if values["max_stacks"]:
+                if not values["max_stacks"].isdigit():
+                    raise InvalidInput("max stacks", "must be a whole number")
+                max_stacks = int(values["max_stacks"])
+            tenant, created = await create_tenant(
+                self.admin.context(session),
+                values["slug"],
+                plan=values["plan"],
+                name=values["name"] or None,
+                max_stacks=max_stacks,
+            )
+        except CfaError as err:
+            return self.web.render(
+                request,
+                "tenant_new.html",
+                session,
+                status_code=status_for(err),
+                plans=PLAN_ORDER,
+                values=values,
+                error=err,
+            )
+        message = f"Tenant {tenant.slug} created." if created else f"Tenant {tenant.slug} already exists."
+        return self._tenant_page(request, tenant.slug, message)
+
+    async def provision(self, request: Request, session: Session) -> Response:
+        slug = request.path_params["slug"]
+        form = await request.form()
+        template = self.admin.rt.catalog.get(_text(form, "template"))
+        stack_name = _text(form, forms.STACK_FIELD)
+        try:
+            result = await provision(
+                self.admin.context(session),
+                ProvisionRequest(
+                    tenant=slug,
+                    template=template.name,
+                    stack=stack_name or None,
+                    params=forms.params_from(template, form),
+                    wait=False,
+                    confirm=_text(form, "confirm") == "yes",
+                ),
+            )
+        except CfaError as err:
+            tenant = await Store(self.admin.rt.pb, dry_run=True, actor="", operation_id="").get_tenant(slug)
+            submitted = {k: v for k, v in form.items() if isinstance(v, str)}
+            return self.web.render(
+                request,
+                "provision.html",
+                session,
+                status_code=status_for(err),
+                tenant=tenant,
+                template=template,
+                fields=forms.fields(template, submitted),
+                stack_name=stack_name,
+                error=err,
+            )
+        return self._tenant_page(
+            request, slug, f"Provisioning {slug}/{result.stack} was queued; its status updates below."
+        )
+
+    async def suspend_stack(self, request: Request, session: Session) -> Response:
+        slug, name = request.path_params["slug"], request.path_params["stack"]
+        await suspend(self.admin.context(session), slug, name, wait=False)
+        return self._tenant_page(request, slug, f"Suspending {slug}/{name}.")
+
+    async def resume_stack(self, request: Request, session: Session) -> Response:
+        slug, name = request.path_params["slug"], request.path_params["stack"]
+        await resume(self.admin.context(session), slug, name, wait=False)
+        return self._tenant_page(request, slug, f"Resuming {slug}/{name}.")
+
+    async def delete_stack(self, request: Request, session: Session) -> Response:
+        slug, name = request.path_params["slug"], request.path_params["stack"]
+        form = await request.form()
+        volumes = _text(form, "volumes")
+        problem = ""
+        if _text(form, "confirm_name") != name:
+            problem = f"type the stack's name, {name}, to confirm"
+        elif volumes not in ("keep", "delete"):
+            problem = "choose whether the stack's volumes are kept or deleted"
+        if problem:
+            store = Store(self.admin.rt.pb, dry_run=True, actor="", operation_id="")
+            tenant = await store.get_tenant(slug)
+            stack = await store.get_stack(tenant, name)
+            err = InvalidInput("confirmation", problem, advice="nothing was deleted")
+            return self.web.render(
+                request, "delete.html", session, status_code=400, tenant=tenant, stack=stack, error=err
+            )
+        await delete(self.admin.context(session), slug, name, delete_volumes=volumes == "delete", wait=False)
+        kept = "its volumes are kept" if volumes == "keep" else "its volumes are deleted with it"
+        return self._tenant_page(request, slug, f"Deleting {slug}/{name}; {kept}.")
+
+    async def change_plan(self, request: Request, session: Session) -> Response:
+        slug = request.path_params["slug"]
+        form = await request.form()
+        result = await update_tenant(self.admin.context(session), slug, plan=_text(form, "plan"), wait=False)
+        message = (
+            f"Tenant {slug} is now on plan {result.plan}; its stacks are redeployed under it."
+            if result.changed
+            else f"Tenant {slug} was already on plan {result.plan}."
+        )
+        return self._tenant_page(request, slug, message)
+
+    async def suspend_tenant(self, request: Request, session: Session) -> Response:
+        slug = request.path_params["slug"]
+        await suspend_tenant(self.admin.context(session), slug, wait=False)
+        return self._tenant_page(request, slug, f"Suspending tenant {slug} and its stacks.")
+
+    async def resume_tenant(self, request: Request, session: Session) -> Response:
+        slug = request.path_params["slug"]
+        await resume_tenant(self.admin.context(session), slug, wait=False)
+        return self._tenant_page(
+            request, slug, f"Resuming tenant {slug} and the stacks its suspension stopped."
+        )
