@@ -27,7 +27,7 @@ from typing import Any
 from shared.errors import BusyError, CfaError, ConflictError
 from shared.logging import get_logger
 from shared.pocketbase.client import PocketBase, RecordValidationError
-from shared.pocketbase.filters import pb_filter
+from shared.pocketbase.filters import pb_datetime, pb_filter
 
 log = get_logger()
 
@@ -35,7 +35,7 @@ DEFAULT_STALE_AFTER = 60.0
 
 
 def stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+    return pb_datetime(moment)
 
 
 def parse_stamp(value: str) -> datetime | None:

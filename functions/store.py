@@ -25,13 +25,13 @@ from shared.errors import NotFoundError
 from shared.logging import get_logger
 from shared.naming import did_you_mean
 from shared.pocketbase.client import PocketBase, RecordValidationError
-from shared.pocketbase.filters import pb_filter
+from shared.pocketbase.filters import pb_datetime, pb_filter
 
 log = get_logger()
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+    return pb_datetime(datetime.now(UTC))
 
 
 class Store:

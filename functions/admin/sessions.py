@@ -18,7 +18,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from shared.logging import get_logger
 from shared.pocketbase.client import PocketBase
-from shared.pocketbase.filters import pb_filter
+from shared.pocketbase.filters import pb_datetime, pb_filter
 
 log = get_logger()
 
@@ -52,10 +52,6 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.000Z")
-
-
 def _parse(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
@@ -82,7 +78,7 @@ class Sessions:
                 "account": operator.account,
                 "csrf": csrf,
                 "address": address[:100],
-                "expires_at": _iso(expires),
+                "expires_at": pb_datetime(expires),
             },
         )
         return self._signer.dumps(token), Session(str(record["id"]), operator, csrf, expires)
@@ -118,7 +114,7 @@ class Sessions:
     async def prune(self) -> int:
         """Delete expired sessions (called at each sign-in); how many were deleted."""
         expired = await self._pb.list_records(
-            COLLECTION, filter=pb_filter("expires_at < {:now}", now=_iso(datetime.now(UTC))), limit=200
+            COLLECTION, filter=pb_filter("expires_at < {:now}", now=datetime.now(UTC)), limit=200
         )
         for record in expired:
             await self._pb.delete_record(COLLECTION, str(record["id"]))

@@ -34,10 +34,6 @@ class Throttled:
     retry_after: int
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.000Z")
-
-
 class SignIn:
     def __init__(self, pb: PocketBase, settings: Settings) -> None:
         self._pb = pb
@@ -51,12 +47,15 @@ class SignIn:
         checks = (
             (
                 pb_filter(
-                    "email = {:e} && address = {:a} && created >= {:s}", e=email, a=address, s=_iso(since)
+                    "email = {:e} && address = {:a} && created >= {:s}",
+                    e=email,
+                    a=address,
+                    s=since,
                 ),
                 self._limit,
             ),
             (
-                pb_filter("address = {:a} && created >= {:s}", a=address, s=_iso(since)),
+                pb_filter("address = {:a} && created >= {:s}", a=address, s=since),
                 self._limit * ADDRESS_FACTOR,
             ),
         )

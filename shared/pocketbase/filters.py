@@ -17,6 +17,13 @@ _PLACEHOLDER = re.compile(r"\{:([A-Za-z_][A-Za-z0-9_]*)\}")
 FilterValue = str | int | float | bool | datetime | None
 
 
+def pb_datetime(moment: datetime) -> str:
+    """``moment`` as PocketBase stores and compares dates: ``2026-12-01 10:30:00.123Z`` (UTC, ms)."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetimes are ambiguous; pass an aware datetime")
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+
+
 def quote(value: FilterValue) -> str:
     """Render one value as a PocketBase filter literal."""
     if value is None:
@@ -27,9 +34,7 @@ def quote(value: FilterValue) -> str:
         return repr(value)
     if isinstance(value, datetime):
         # PocketBase compares dates as strings in this exact form; the ISO "T" form silently mismatches.
-        if value.tzinfo is None:
-            raise ValueError("naive datetimes are ambiguous in filters; pass an aware datetime")
-        value = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+        value = pb_datetime(value)
     if not isinstance(value, str):
         raise TypeError(f"cannot bind a {type(value).__name__} into a filter")
     escaped = value.replace("\\", "\\\\").replace("'", "\\'")
