@@ -25,7 +25,7 @@ from starlette.routing import Mount, Route
 
 from functions.admin.app import admin_app
 from functions.alerts import Alert, Alerter
-from functions.context import coolify_from_settings, pocketbase_from_settings
+from functions.context import coolify_from_settings
 from functions.dispatch import Dispatcher
 from functions.events import (
     AnyEvent,
@@ -56,6 +56,7 @@ from shared.examples import example_params
 from shared.logging import get_logger
 from shared.params import validate_params
 from shared.plans import get_plan
+from shared.pocketbase.connect import pocketbase_from_settings
 from shared.rendering import loaded_by_compose, render_stack
 from shared.settings import Settings
 

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from monitor.findings import Kind
 from monitor.store import Database, db_path
 from monitor.units import human_duration, parse_duration
-from shared.errors import CfaError, ConfigurationError, InvalidInput, UnavailableError
+from shared.errors import CfaError, ConfigurationError, InvalidInput, NotFoundError, UnavailableError
 from shared.logging import configure_logging
 from shared.settings import Settings, load_settings
 
@@ -34,23 +34,32 @@ def _when(ts: float | None) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cfa monitor", description="Docker events and disk → alerts.")
+    machine = argparse.ArgumentParser(add_help=False)
+    machine.add_argument("--json", action="store_true", help="machine-readable output")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("run", help="run the sidecar (until SIGTERM/SIGINT)")
-    silence = commands.add_parser("silence", help="silence a tenant (or one stack / kind) for a while")
-    silence.add_argument("--tenant", required=True, help="tenant slug")
-    silence.add_argument("--stack", help="only this stack")
+    silence = commands.add_parser(
+        "silence", parents=[machine], help="silence a tenant (or one stack / kind) for a while"
+    )
+    silence.add_argument("--tenant", required=True, help="tenant slug (must exist in PocketBase)")
+    silence.add_argument("--stack", help="only this stack (must exist)")
     silence.add_argument("--kind", choices=[k.value for k in Kind], help="only this kind of alert")
     silence.add_argument("--for", dest="duration", required=True, help="how long: 30m, 2h, 1h30m, 1d")
     silence.add_argument("--reason", default="maintenance", help="shown in `silences`")
-    listing = commands.add_parser("silences", help="list active silences")
+    silence.add_argument(
+        "--unchecked",
+        action="store_true",
+        help="do not check the names in PocketBase (when it is down and the page storm is not)",
+    )
+    listing = commands.add_parser("silences", parents=[machine], help="list active silences")
     listing.add_argument("--all", action="store_true", help="include expired and lifted ones")
-    listing.add_argument("--json", action="store_true")
-    unsilence = commands.add_parser("unsilence", help="lift a silence now")
-    unsilence.add_argument("silence_id")
-    incidents = commands.add_parser("incidents", help="list incidents (firing by default)")
+    unsilence = commands.add_parser("unsilence", parents=[machine], help="lift a silence now")
+    unsilence.add_argument("silence_id", help="the id `cfa monitor silences` shows")
+    incidents = commands.add_parser("incidents", parents=[machine], help="list incidents (firing by default)")
     incidents.add_argument("--all", action="store_true", help="include resolved ones")
-    incidents.add_argument("--json", action="store_true")
-    test = commands.add_parser("test-notify", help="send a test message through Apprise now")
+    test = commands.add_parser(
+        "test-notify", parents=[machine], help="send a test message through Apprise now"
+    )
     test.add_argument("--tag", choices=["critical", "warning", "resolved"], default="warning")
     return parser
 
@@ -87,7 +96,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     if args.command == "run":
         return run(settings)
     if args.command == "test-notify":
-        return test_notify(settings, args.tag, out)
+        return test_notify(settings, args.tag, args.json, out)
     db = Database(db_path(settings.data_dir))
     try:
         if args.command == "silence":
@@ -95,7 +104,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         if args.command == "silences":
             return list_silences(db, args.all, args.json, out)
         if args.command == "unsilence":
-            return unsilence(db, args.silence_id, out)
+            return unsilence(db, args.silence_id, args.json, out)
         return list_incidents(db, args.all, args.json, out)
     finally:
         db.close()
@@ -114,6 +123,8 @@ def silence(db: Database, settings: Settings, args: argparse.Namespace, out: Tex
         raise InvalidInput("--for", str(err)) from None
     if not 0 < duration <= 30 * 86400:
         raise InvalidInput("--for", "must be between 1 second and 30 days")
+    if not args.unchecked:
+        asyncio.run(_check_names(settings, args.tenant, args.stack))
     created = SilenceStore(db).add(
         tenant=args.tenant,
         stack=args.stack,
@@ -123,12 +134,54 @@ def silence(db: Database, settings: Settings, args: argparse.Namespace, out: Tex
         reason=args.reason,
         created_by=settings.actor,
     )
+    if args.json:
+        json.dump(created.model_dump(), out, indent=2)
+        out.write("\n")
+        return 0
     print(
         f"silence {created.id}: {created.scope()} until {_when(created.ends_at)} "
         f"({human_duration(duration)})",
         file=out,
     )
     return 0
+
+
+async def _check_names(settings: Settings, tenant: str, stack: str | None) -> None:
+    """Refuse a tenant (or stack) PocketBase does not know — a typo would silence nothing while the
+    real tenant keeps paging — with the closest name as a hint."""
+    from shared.naming import did_you_mean
+    from shared.pocketbase.connect import pocketbase_from_settings
+    from shared.pocketbase.filters import pb_filter
+
+    try:
+        pb = pocketbase_from_settings(settings)
+    except CfaError as err:
+        raise type(err)(err.message, advice=f"{err.advice}; or pass --unchecked") from None
+    async with pb:
+        try:
+            record = await pb.first("tenants", pb_filter("slug = {:slug}", slug=tenant))
+            if record is None:
+                slugs = [str(t["slug"]) for t in await pb.list_records("tenants", fields="slug")]
+                raise NotFoundError(
+                    f"tenant {tenant!r} does not exist, so this silence would silence nothing",
+                    advice=f"{did_you_mean(tenant, slugs)}see cfa tenants list",
+                )
+            if stack is None:
+                return
+            stacks = await pb.list_records(
+                "stacks", filter=pb_filter("tenant = {:id}", id=str(record["id"])), fields="name"
+            )
+            names = [str(s["name"]) for s in stacks]
+            if stack not in names:
+                raise NotFoundError(
+                    f"tenant {tenant} has no stack {stack!r}, so this silence would silence nothing",
+                    advice=f"{did_you_mean(stack, names)}see cfa status {tenant}",
+                )
+        except UnavailableError as err:
+            raise UnavailableError(
+                f"cannot check the names in PocketBase: {err.message}",
+                advice="retry, or pass --unchecked to silence without checking",
+            ) from None
 
 
 def list_silences(db: Database, include_expired: bool, as_json: bool, out: TextIO) -> int:
@@ -151,12 +204,15 @@ def list_silences(db: Database, include_expired: bool, as_json: bool, out: TextI
     return 0
 
 
-def unsilence(db: Database, silence_id: str, out: TextIO) -> int:
+def unsilence(db: Database, silence_id: str, as_json: bool, out: TextIO) -> int:
     from monitor.silences import SilenceStore
-    from shared.errors import NotFoundError
 
     if not SilenceStore(db).cancel(silence_id, time.time()):
         raise NotFoundError(f"no active silence {silence_id}", advice="see `cfa monitor silences`")
+    if as_json:
+        json.dump({"id": silence_id, "lifted": True}, out)
+        out.write("\n")
+        return 0
     print(f"silence {silence_id} lifted", file=out)
     return 0
 
@@ -186,10 +242,15 @@ def list_incidents(db: Database, include_resolved: bool, as_json: bool, out: Tex
     return 0
 
 
-def test_notify(settings: Settings, tag: str, out: TextIO) -> int:
+def test_notify(settings: Settings, tag: str, as_json: bool, out: TextIO) -> int:
     from monitor.messages import NOTIFY_TYPES, Message
     from monitor.notifier import AppriseNotifier, DeliveryStatus
 
+    if settings.apprise_urls is None and settings.apprise_config is None:
+        raise ConfigurationError(
+            "no Apprise URLs are configured, so no alert can reach anyone",
+            advice="set CFA_APPRISE_URLS (e.g. tgram://BOT_TOKEN/CHAT_ID) or CFA_APPRISE_CONFIG",
+        )
     notifier = AppriseNotifier.from_settings(settings)
     message = Message(
         title=f"[{tag.upper()}] Test message from the CloudFreedom monitor",
@@ -203,6 +264,10 @@ def test_notify(settings: Settings, tag: str, out: TextIO) -> int:
         raise UnavailableError(
             f"test message {outcome.status.value}: {outcome.detail}", advice="check the Apprise URLs"
         )
+    if as_json:
+        json.dump({"delivered": True, "tag": tag, "services": notifier.services}, out)
+        out.write("\n")
+        return 0
     print(f"delivered to {notifier.services} service(s) tagged {tag}", file=out)
     return 0
 

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,10 @@ import pytest
 from monitor.cli import main
 from monitor.incidents import IncidentBook, IncidentStore
 from monitor.store import Database, db_path
+from shared.pocketbase.embedded import PocketBaseServer
 from tests.monitor.fakes import finding
 from tests.monitor.support import Sink, wait_until
+from tests.serve.harness import PB, tenant_record
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,7 +34,29 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def test_silence_list_and_lift(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.fixture
+def known(data_dir: Path, pocketbase: PocketBaseServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[PB]:
+    """A PocketBase (the configured one) that knows tenant acme with stack bot."""
+    monkeypatch.setenv("CFA_POCKETBASE_URL", pocketbase.url)
+    monkeypatch.setenv("CFA_POCKETBASE_EMAIL", pocketbase.email)
+    monkeypatch.setenv("CFA_POCKETBASE_PASSWORD", pocketbase.password.get_secret_value())
+    pbr = PB.superuser(pocketbase)
+    tenant = pbr.create("tenants", tenant_record("acme"))
+    pbr.create(
+        "stacks",
+        {
+            "tenant": tenant["id"],
+            "name": "bot",
+            "template": "telegram-bot",
+            "desired_state": "running",
+            "status": "running",
+        },
+    )
+    yield pbr
+    pbr.close()
+
+
+def test_silence_list_and_lift(known: PB, capsys: pytest.CaptureFixture[str]) -> None:
     """silence prints the id and expiry; silences lists it; unsilence lifts it; listing is empty again."""
     assert main(["silence", "--tenant", "acme", "--stack", "bot", "--for", "2h", "--reason", "upgrade"]) == 0
     out = capsys.readouterr().out
@@ -43,6 +68,53 @@ def test_silence_list_and_lift(data_dir: Path, capsys: pytest.CaptureFixture[str
     assert main(["unsilence", silence_id]) == 0
     assert main(["silences"]) == 0
     assert "no active silences" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "hint"),
+    [
+        (["silence", "--tenant", "acmee", "--for", "2h"], "did you mean acme?"),
+        (["silence", "--tenant", "acme", "--stack", "bott", "--for", "2h"], "did you mean bot?"),
+    ],
+)
+def test_silencing_a_name_that_does_not_exist_is_refused(
+    known: PB, argv: list[str], hint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A typo would silence nothing while the real tenant keeps paging: refused (exit 3) with the close
+    name, and no silence is stored."""
+    assert main(argv) == 3
+    assert hint in capsys.readouterr().err
+    assert main(["silences", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
+def test_silence_without_pocketbase_needs_unchecked(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """PocketBase down: the names cannot be checked, so silence says so (retryable, 75) and offers
+    --unchecked, which silences without the check."""
+    monkeypatch.setenv("CFA_POCKETBASE_URL", f"http://127.0.0.1:{_free_port()}")
+    monkeypatch.setenv("CFA_POCKETBASE_EMAIL", "a@b.c")
+    monkeypatch.setenv("CFA_POCKETBASE_PASSWORD", "secret-password")
+    assert main(["silence", "--tenant", "acme", "--for", "1h"]) == 75
+    assert "--unchecked" in capsys.readouterr().err
+    assert main(["silence", "--tenant", "acme", "--for", "1h", "--unchecked", "--json"]) == 0
+    created = json.loads(capsys.readouterr().out)
+    assert (created["tenant"], created["stack"]) == ("acme", None)
+
+
+def test_every_monitor_command_answers_json(known: PB, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["silence", "--tenant", "acme", "--for", "1h", "--json"]) == 0
+    created = json.loads(capsys.readouterr().out)
+    assert main(["unsilence", created["id"], "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"id": created["id"], "lifted": True}
+
+
+def test_test_notify_without_urls_is_a_configuration_error(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["test-notify"]) == 6
+    assert "CFA_APPRISE_URLS" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -102,6 +174,9 @@ def test_test_notify_delivers_or_fails_with_exit_75(
     monkeypatch.setenv("CFA_APPRISE_URLS", sink.url)
     assert main(["test-notify", "--tag", "critical"]) == 0
     assert sink.titles() == ["[CRITICAL] Test message from the CloudFreedom monitor"]
+    capsys.readouterr()
+    assert main(["test-notify", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"delivered": True, "tag": "warning", "services": 1}
     sink.stop()
     assert main(["test-notify"]) == 75
     assert "failed" in capsys.readouterr().err
