@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import jinja2
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -232,8 +232,8 @@ class Web:
         origin = request.headers.get("origin")
         if origin is None:
             return False
-        own = f"{request.url.scheme}://{request.url.netloc}"
-        return origin != own
+        # Host only: behind a proxy that ends TLS the browser's https origin meets an http request.
+        return urlsplit(origin).netloc != request.url.netloc
 
     def guarded(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         """``handler`` behind the sign-in and CSRF checks (see the module docstring)."""
