@@ -19,18 +19,20 @@ Order, and why a crash at any step converges:
    stays, marked pushed, to name the secrets in ``rotate.completed``). Only an observation of Coolify
    ends it (``settle``), which clears the marker.
 
-Whoever finds an unpushed marker finishes it: a re-run of ``rotate``, or the event functions
-(``finish_rotation``, from the stack's record change or the reconciler). A variable whose stored value
-no longer matches its digest was stored by the interrupted run: it is pushed as stored, never generated
-again. One that still matches was never stored: a generated secret is generated now; a tenant-supplied
-one not given again is reported as not rotated (its value died with the run). So one rotation happens,
-no derived pair is ever half-rotated, and Coolify is never left with old values the store replaced.
-``env_sha256`` always describes what Coolify was given, so digest-based drift detection neither undoes
-nor repeats the rotation.
+A marker is finished by whoever finds it: a re-run of ``rotate`` (which adds its own selection), or
+the event functions (``finish_rotation``, for an unpushed marker, from the stack's record change or the
+reconciler). A variable whose stored value no longer matches its digest was stored by the interrupted
+run: it is pushed as stored, never generated again. One that still matches was never stored: a
+generated secret is generated now; a tenant-supplied one not given again is reported as not rotated
+(its value died with the run). Finishing always pushes what is stored and restarts, so one rotation
+happens, no derived pair is ever half-rotated, and Coolify is never left with old values the store
+replaced. ``env_sha256`` always describes what Coolify was given, so digest-based drift detection
+neither undoes nor repeats the rotation. A re-run while the stack is ``rotating`` (``--no-wait``, or a
+run killed after its restart) is the same: it pushes again, restarts again and waits for that.
 
 A suspended stack (or one of a suspended tenant) gets the new values stored and pushed but is not
 started: they apply at its next start. A stack with no Coolify service yet gets them stored; its first
-start pushes them. A stack being deleted, or with work queued in Coolify, is refused.
+start pushes them. A stack being deleted, or with other work queued in Coolify, is refused.
 
 Audit events: ``rotate.requested``, ``rotate.secrets_stored``, ``rotate.envs_set``, ``rotate.restarted``,
 then ``rotate.completed`` or ``rotate.failed`` — with the names of the secrets, never their values.
@@ -127,8 +129,10 @@ async def rotate(
 
 
 async def finish_rotation(ctx: Context, tenant: str, stack: str, *, wait: bool = False) -> RotateResult:
-    """Finish the stack's pending rotation (a run that stopped before it reached Coolify); nothing to do
-    without one. The event functions call this when they find ``rotation_pending``."""
+    """Finish the stack's pending rotation (a run that stopped before Coolify got its values): push what
+    is stored, restart, generate what was never stored. Nothing to do without one, or while the stack
+    has work queued in Coolify or is being deleted. The event functions call this when they find an
+    unpushed ``rotation_pending``."""
     return await _run(ctx, tenant, stack, RotateRequest(finish_only=True), wait=wait)
 
 
@@ -144,13 +148,7 @@ async def _run(ctx: Context, tenant: str, stack: str, request: RotateRequest, *,
 
     async def apply(target: Target) -> Target:
         plan = plans[-1]  # made under the lock, against the records as they are now
-        if plan is not None:
-            return await _apply(ctx, target, plan, wait=wait)
-        if target.stack.rotation_pending and not _busy(target):
-            # A pushed rotation whose transition ended without settle clearing it: nothing is left.
-            stack = await ctx.store.update_stack(target.stack, rotation_pending=None)
-            return Target(target.tenant, stack)
-        return target
+        return target if plan is None else await _apply(ctx, target, plan, wait=wait)
 
     base = await run_on_stack(ctx, "rotate", tenant, stack, apply, check=check)
     plan = plans[-1] if plans else None
@@ -179,7 +177,7 @@ def _refuse_state(target: Target) -> None:
     ref = f"{tenant.slug}/{stack.name}"
     if stack.desired_state == "deleted" or tenant.status == "deleted":
         raise ConflictError(f"stack {ref} is being deleted", advice="nothing to rotate")
-    if stack.status in TRANSITIONAL:
+    if stack.status in TRANSITIONAL and stack.status != "rotating":
         raise ConflictError(
             f"stack {ref} has work queued in Coolify (it is {stack.status})",
             advice=f"wait until it has settled (cfa status {tenant.slug} shows it), then re-run",
@@ -197,13 +195,11 @@ def name_of(template: Template, env: str) -> str:
     return spec.name if spec is not None else env
 
 
-def _pending(stack: Stack, template: Template) -> tuple[dict[str, str], bool]:
-    """(variable -> digest of the replaced value, whether it was pushed) of the stack's pending rotation."""
-    marker = stack.rotation_pending or {}
-    raw = marker.get("secrets")
+def _pending(stack: Stack, template: Template) -> dict[str, str]:
+    """Variable -> digest of the value it replaces, of the stack's pending rotation."""
+    raw = (stack.rotation_pending or {}).get("secrets")
     known = {s.env for s in template.meta.secrets} | {p.env for p in template.meta.parameters if p.secret}
-    pending = {str(k): str(v) for k, v in raw.items() if k in known} if isinstance(raw, dict) else {}
-    return pending, bool(marker.get("pushed"))
+    return {str(k): str(v) for k, v in raw.items() if k in known} if isinstance(raw, dict) else {}
 
 
 async def _plan(ctx: Context, target: Target, request: RotateRequest) -> _Plan | None:
@@ -211,8 +207,8 @@ async def _plan(ctx: Context, target: Target, request: RotateRequest) -> _Plan |
     here are only registered for redaction). None: nothing to do (``finish_only`` without a marker)."""
     stack = target.stack
     template = ctx.catalog.get(stack.template)
-    pending, pushed = _pending(stack, template)
-    if request.finish_only and (not pending or pushed):
+    pending = _pending(stack, template)
+    if request.finish_only and not pending:
         return None
     _check_names(template, target, request)
     checked = validate_params(template, {**(stack.params or {}), **request.params}, require_secrets=False)

@@ -328,8 +328,6 @@ async def test_without_waiting_the_stack_is_rotating_until_an_observation_settle
     record = await stack_record(pb, "agent")
     assert outcome.status == record["status"] == "rotating"
     assert record["rotation_pending"]["pushed"] is True
-    with pytest.raises(ConflictError, match="work queued"):
-        await rotate(make_ctx(), "acme", "agent")
     coolify_clock.advance(10)  # the restart takes 3 s in the fake
     assert coolify_fake.service(outcome_uuid(record)).status == "running:healthy"
     report = await status(make_ctx(), "acme")
@@ -379,3 +377,35 @@ async def test_an_unknown_stack_or_a_failed_lookup_is_an_error_not_a_change(
         await rotate(make_ctx(), "acme", "nope")
     assert caught.value.exit_code == 3
     assert await records(pb, "stack_secrets") == []
+
+
+async def test_a_rerun_while_rotating_finishes_that_rotation_instead_of_starting_another(
+    make_ctx: ContextFactory, acme: str, coolify_fake: FakeCoolify, pb: PocketBase
+) -> None:
+    """After --no-wait, the same command pushes the stored values again, restarts and waits: the values
+    are the first run's, and rotate.completed is audited once."""
+    result = await provisioned(make_ctx, "openclaw-agent", "agent", AGENT)
+    await rotate(make_ctx(), "acme", "agent", wait=False)
+    first = await secrets_of(pb, "agent")
+    restarts = coolify_fake.service(result.service_uuid).restarts
+    again = await rotate(make_ctx(), "acme", "agent")
+    assert (again.status, again.finished) == ("running", ["OPENCLAW_GATEWAY_TOKEN", "OPENCLAW_HOOKS_TOKEN"])
+    assert await secrets_of(pb, "agent") == first
+    assert coolify_fake.service(result.service_uuid).restarts == restarts + 1
+    completed = [e for e in await records(pb, "audit_events") if e["action"] == "rotate.completed"]
+    assert len(completed) == 1
+    await assert_consistent(make_ctx, pb, coolify_fake, "agent")
+
+
+async def test_other_queued_work_is_refused(
+    make_ctx: ContextFactory, acme: str, coolify_fake: FakeCoolify, pb: PocketBase
+) -> None:
+    """A stack being provisioned (its start queued, not yet observed) is not rotated under it."""
+    await provision(
+        make_ctx(),
+        ProvisionRequest(tenant="acme", template="openclaw-agent", stack="agent", params=AGENT, wait=False),
+    )
+    before = await records(pb, "stack_secrets")
+    with pytest.raises(ConflictError, match="work queued in Coolify \\(it is provisioning\\)"):
+        await rotate(make_ctx(), "acme", "agent")
+    assert await records(pb, "stack_secrets") == before
