@@ -492,7 +492,10 @@ def _print_template(template: Template) -> None:
     output.table(rows, ["NAME", "TYPE", "REQUIRED", "SECRET", "DEFAULT", "FORMAT", "DESCRIPTION"])
     if meta.secrets:
         output.say("\ngenerated secrets:")
-        output.table([[s.env, s.kind, s.description] for s in meta.secrets], ["ENV", "KIND", "DESCRIPTION"])
+        output.table(
+            [[s.env, s.kind, s.rotation, s.description] for s in meta.secrets],
+            ["ENV", "KIND", "ROTATION", "DESCRIPTION"],
+        )
     output.say("\nservices:")
     service_rows = []
     for name, spec in meta.services.items():
