@@ -288,7 +288,8 @@ def _print_rotation(result: RotateResult) -> None:
     if result.finished:
         output.say(f"finished an interrupted rotation of: {', '.join(result.finished)}")
     if not result.dry_run:
-        output.say("restarted: " + ("yes" if result.restarted else "no"))
+        queued = result.restarted and result.status == "rotating"
+        output.say("restarted: " + ("queued" if queued else "yes" if result.restarted else "no"))
     for line in result.notes:
         output.say(f"note: {line}")
 
