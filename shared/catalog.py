@@ -78,11 +78,23 @@ class ParamSpec(_Meta):
 
 
 class GeneratedSecret(_Meta):
+    """``rotation`` says what ``cfa rotate`` may do with it: ``routine`` (rotated by default; the new
+    value takes effect at the restart), ``explicit`` (only when named with ``--only``, because of what
+    ``rotation_note`` says happens) or ``unsupported`` (refused; the note says what to do instead)."""
+
     env: str = Field(pattern=_ENV_KEY)
     kind: SecretKind
     length: int = Field(default=32, ge=16, le=128)
     description: str
     credential: bool = False  # shown by `cfa status --show-credentials` (audited)
+    rotation: Literal["routine", "explicit", "unsupported"] = "routine"
+    rotation_note: str = ""
+
+    @model_validator(mode="after")
+    def _rotation_explained(self) -> GeneratedSecret:
+        if self.rotation != "routine" and not self.rotation_note:
+            raise ValueError(f"secret {self.env}: rotation {self.rotation} needs a rotation_note saying why")
+        return self
 
 
 class SecretAlias(_Meta):

@@ -19,6 +19,7 @@ from functions.operations.lifecycle import StackResult
 from functions.operations.migrate import migrate_all
 from functions.operations.provision import ProvisionRequest, provision
 from functions.operations.resume import resume
+from functions.operations.rotate import RotateResult, rotate
 from functions.operations.status import Overview, TenantStatus, overview, status
 from functions.operations.suspend import suspend
 from functions.operations.tenant_lifecycle import delete_tenant, resume_tenant, suspend_tenant, update_tenant
@@ -90,7 +91,7 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if command == "pb" and args.pb_command == "status":
         return await _pb_status(settings, args)
-    changes_coolify = command in ("provision", "suspend", "resume", "delete")
+    changes_coolify = command in ("provision", "suspend", "resume", "delete", "rotate")
     try:
         context = open_context(settings, dry_run=dry_run, changes_coolify=changes_coolify)
         async with context as ctx:
@@ -247,7 +248,7 @@ def _stack_result(args: argparse.Namespace, result: StackResult) -> int:
         output.dry_run_report(result.dry_run_reason, result.calls)
     else:
         output.say(f"{result.tenant}/{result.stack}: {result.status} (desired: {result.desired_state})")
-        if result.status in ("provisioning", "resuming", "suspending", "deleting"):
+        if result.status in ("provisioning", "resuming", "suspending", "deleting", "rotating"):
             output.say(f"queued in Coolify; `cfa status {result.tenant}` shows when it has settled")
         if result.kept_volumes:
             output.say(f"volumes kept on the host: {', '.join(result.kept_volumes)}")
@@ -262,6 +263,35 @@ async def _suspend(ctx: Context, args: argparse.Namespace) -> int:
 async def _resume(ctx: Context, args: argparse.Namespace) -> int:
     tenant, stack = parse_stack_ref(args.ref)
     return _stack_result(args, await resume(ctx, tenant, stack, wait=not args.no_wait))
+
+
+async def _rotate(ctx: Context, args: argparse.Namespace) -> int:
+    tenant, stack = parse_stack_ref(args.ref)
+    params = parse_params(args.param)
+    result = await rotate(ctx, tenant, stack, params=params, only=args.only, wait=not args.no_wait)
+    if args.json:
+        output.emit_json(result)
+        return 0
+    _print_rotation(result)
+    if result.dry_run:
+        output.dry_run_report(result.dry_run_reason, result.calls)
+    else:
+        _stack_result(args, result)
+    return 0
+
+
+def _print_rotation(result: RotateResult) -> None:
+    verb = "would rotate" if result.dry_run else "rotated"
+    output.say(f"{result.tenant}/{result.stack}: {verb} {', '.join(result.rotated) or 'nothing'}")
+    if result.derived:
+        output.say(f"derived from them, changed with them: {', '.join(result.derived)}")
+    if result.finished:
+        output.say(f"finished an interrupted rotation of: {', '.join(result.finished)}")
+    if not result.dry_run:
+        queued = result.restarted and result.status == "rotating"
+        output.say("restarted: " + ("queued" if queued else "yes" if result.restarted else "no"))
+    for line in result.notes:
+        output.say(f"note: {line}")
 
 
 async def _delete(ctx: Context, args: argparse.Namespace) -> int:
@@ -463,7 +493,10 @@ def _print_template(template: Template) -> None:
     output.table(rows, ["NAME", "TYPE", "REQUIRED", "SECRET", "DEFAULT", "FORMAT", "DESCRIPTION"])
     if meta.secrets:
         output.say("\ngenerated secrets:")
-        output.table([[s.env, s.kind, s.description] for s in meta.secrets], ["ENV", "KIND", "DESCRIPTION"])
+        output.table(
+            [[s.env, s.kind, s.rotation, s.description] for s in meta.secrets],
+            ["ENV", "KIND", "ROTATION", "DESCRIPTION"],
+        )
     output.say("\nservices:")
     service_rows = []
     for name, spec in meta.services.items():
@@ -543,6 +576,7 @@ _HANDLERS = {
     "suspend": _suspend,
     "resume": _resume,
     "delete": _delete,
+    "rotate": _rotate,
     "doctor": _doctor,
     "audit": _audit,
     "unlock": _unlock,

@@ -137,6 +137,29 @@ def build_parser() -> argparse.ArgumentParser:
         action.add_argument("--dry-run", action="store_true", help="show the Coolify calls; change nothing")
         action.add_argument("--no-wait", action="store_true", help="do not wait for the new state")
 
+    rotate = sub.add_parser(
+        "rotate",
+        parents=[common, locking],
+        help="new values for a stack's secrets: stored, pushed to Coolify, stack restarted",
+    )
+    rotate.add_argument("ref", metavar="TENANT/STACK", help="the stack, e.g. acme/bot")
+    rotate.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a new value for a secret parameter the tenant supplies; KEY=@FILE reads it from a file",
+    )
+    rotate.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="rotate only this generated secret (repeatable; default: every routine one)",
+    )
+    rotate.add_argument("--dry-run", action="store_true", help="say what would rotate; change nothing")
+    rotate.add_argument("--no-wait", action="store_true", help="do not wait for the restarted stack")
+
     delete = sub.add_parser(
         "delete", parents=[common, locking], help="delete a stack (volumes kept by default)"
     )

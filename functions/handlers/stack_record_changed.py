@@ -6,6 +6,7 @@ handler queues work and returns (``wait=False``); the status poller settles what
 desired ``running``:   pending or drifted (parameters, secrets) → provision; suspended → resume
 desired ``suspended``: running → suspend
 desired ``deleted``:   anything but deleting/deleted → delete (volumes kept unless ``delete_volumes``)
+a pending rotation (``rotation_pending`` not yet pushed) → finish it, whatever the tenant's status
 
 Nothing is done while the stack is transitional, while its tenant is suspended or deleted (the tenant's
 handler governs it then), or while it is failed at the configuration that failed (``failed_digest``).
@@ -21,6 +22,7 @@ from functions.operations.delete import delete
 from functions.operations.digest import desired_digest
 from functions.operations.provision import ProvisionRequest, provision
 from functions.operations.resume import resume
+from functions.operations.rotate import finish_rotation
 from functions.operations.settle import TRANSITIONAL
 from functions.operations.suspend import suspend
 from functions.records import Stack, Tenant
@@ -54,7 +56,13 @@ async def handle(rt: Runtime, event: StackRecordChanged, attempt: int) -> None:
 
 
 async def _decide(ctx: Context, tenant: Tenant, stack: Stack) -> tuple[str | None, str]:
-    if stack.status in TRANSITIONAL or tenant.status in ("suspended", "deleted"):
+    if stack.status in TRANSITIONAL:
+        return None, ""
+    if _rotation_unpushed(stack) and stack.desired_state != "deleted" and tenant.status != "deleted":
+        # A rotation that stopped before Coolify got its values: Coolify still serves the old ones.
+        digest, _ = await desired_digest(ctx, tenant, stack)
+        return (None if stack.status == "failed" and stack.failed_digest == digest else "rotate"), digest
+    if tenant.status in ("suspended", "deleted"):
         return None, ""
     if stack.desired_state == "deleted":
         return (None if stack.status == "deleted" else "delete"), ""
@@ -70,6 +78,10 @@ async def _decide(ctx: Context, tenant: Tenant, stack: Stack) -> tuple[str | Non
     if stack.status in ("deleted", "failed") or drifted or not stack.coolify_service_uuid:
         return "provision", digest
     return None, digest
+
+
+def _rotation_unpushed(stack: Stack) -> bool:
+    return bool(stack.rotation_pending) and not (stack.rotation_pending or {}).get("pushed")
 
 
 async def _waiting_for_secrets(ctx: Context, tenant: Tenant, stack: Stack) -> bool:
@@ -99,6 +111,8 @@ async def _act(ctx: Context, tenant: Tenant, stack: Stack, action: str) -> None:
         await provision(ctx, request)
     elif action == "resume":
         await resume(ctx, tenant.slug, stack.name, wait=False)
+    elif action == "rotate":
+        await finish_rotation(ctx, tenant.slug, stack.name, wait=False)
     elif action == "suspend":
         await suspend(ctx, tenant.slug, stack.name, wait=False)
     else:

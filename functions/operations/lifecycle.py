@@ -84,24 +84,22 @@ async def run_on_stack(
     stack: str,
     apply: Callable[[Target], Awaitable[Target]],
     *,
-    check: Callable[[Target], None] | None = None,
+    check: Callable[[Target], Awaitable[None] | None] | None = None,
     allow_deleted: bool = False,
 ) -> StackResult:
     """Resolve and ``check`` (a refusal is audited and changes nothing), then, under the tenant lock,
     resolve and check again (the records may have changed while waiting for it) and ``apply``; a
-    failure is kept on the stack and in the audit trail."""
+    failure is kept on the stack and in the audit trail. ``check`` may be a coroutine function."""
     with structlog.contextvars.bound_contextvars(
         operation=action, operation_id=ctx.operation_id, dry_run=ctx.dry_run, tenant=tenant, stack=stack
     ):
         async with refusals_audited(ctx, action, tenant, stack):
             target = await resolve(ctx, tenant, stack, allow_deleted=allow_deleted)
-            if check is not None:
-                check(target)
+            await _checked(check, target)
         async with locked(ctx, target.tenant.slug, f"{action} {tenant}/{stack}"):
             async with refusals_audited(ctx, action, tenant, stack):
                 target = await resolve(ctx, tenant, stack, allow_deleted=allow_deleted)
-                if check is not None:
-                    check(target)
+                await _checked(check, target)
             try:
                 target = await apply(target)
             except CfaError as err:
@@ -109,3 +107,9 @@ async def run_on_stack(
                     await record_failure(ctx, action, target, err)
                 raise
         return result(ctx, target)
+
+
+async def _checked(check: Callable[[Target], Awaitable[None] | None] | None, target: Target) -> None:
+    outcome = check(target) if check is not None else None
+    if outcome is not None:
+        await outcome

@@ -1,12 +1,12 @@
 """From an observation of Coolify to the stack's recorded status: the only way to an end state.
 
 An operation records intent (``desired_state``) and, when it queues work in Coolify, a *transitional*
-status (``provisioning``, ``resuming``, ``suspending``, ``deleting``) with ``transition_at``. Nothing
-but an observation of Coolify moves the stack on from there: :func:`decide` (pure) says what a status
-string (or the service's absence) means for the stack, and :func:`settle` writes that back. Callers:
-an operation that waits (``await_settled``), ``cfa status`` (under a try-lock), and the event
-functions' status poller. Every end state reached is audited once, as ``<action>.completed`` or
-``<action>.failed``, by whoever observed it.
+status (``provisioning``, ``resuming``, ``suspending``, ``deleting``, ``rotating``) with
+``transition_at``. Nothing but an observation of Coolify moves the stack on from there: :func:`decide`
+(pure) says what a status string (or the service's absence) means for the stack, and :func:`settle`
+writes that back. Callers: an operation that waits (``await_settled``), ``cfa status`` (under a
+try-lock), and the event functions' status poller. Every end state reached is audited once, as
+``<action>.completed`` or ``<action>.failed``, by whoever observed it.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ TRANSITIONS = {
     "resuming": "resume",
     "suspending": "suspend",
     "deleting": "delete",
+    "rotating": "rotate",
 }
 TRANSITIONAL = frozenset(TRANSITIONS)
 # Right after a start is queued Coolify may still report the old ``exited`` for a moment; an
@@ -102,8 +103,12 @@ def decide(
         return _observed(stack, seen)
 
     # desired running
-    starting = action in ("provision", "resume")
+    starting = action in ("provision", "resume", "rotate")
     if seen.healthy:
+        if action == "rotate" and not seen_starting and elapsed < START_GRACE_SECONDS:
+            # Healthy right after the restart was queued may still be the old containers, which hold
+            # the old secrets: only a restart seen happening, or the grace passing, shows the new ones.
+            return waiting
         return Verdict("running", done=True, completed=f"{action}.completed" if starting else "")
     if not starting:
         return _observed(stack, seen)
@@ -181,9 +186,14 @@ async def settle(
         fields["last_error"] = verdict.last_error
     if verdict.done and stack.transition_at:
         fields["transition_at"] = ""
-    if verdict.failed and action in ("provision", "resume"):
+    if verdict.failed and action in ("provision", "resume", "rotate"):
         # What failed to start is held: the event functions retry it only once its configuration changes.
         fields["failed_digest"] = applied_digest(stack)
+    details: dict[str, Any] = {}
+    if action == "rotate" and verdict.done:
+        # The rotation's marker named its secrets for this audit event; its work is over.
+        details["secrets"] = (stack.rotation_pending or {}).get("names", [])
+        fields["rotation_pending"] = None
     if not fields:
         return stack
     if verdict.status == "deleted":
@@ -203,6 +213,7 @@ async def settle(
                 "status": verdict.status,
                 "coolify_status": coolify_status,
                 "reason": verdict.last_error,
+                **details,
             },
         )
     elif "status" in fields:

@@ -182,7 +182,7 @@ class Overview(BaseModel):
 
 # Statuses that fit each desired state, transitions included; anything else is drift.
 _FITS = {
-    "running": {"running", "pending", "provisioning", "resuming"},
+    "running": {"running", "pending", "provisioning", "resuming", "rotating"},
     "suspended": {"suspended", "suspending"},
     "deleted": {"deleted", "deleting"},
 }

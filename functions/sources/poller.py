@@ -1,5 +1,5 @@
-"""The status poller: stacks in a transitional status (provisioning, resuming, suspending, deleting)
-are settled from what Coolify reports, since compose services send no deployment webhooks.
+"""The status poller: stacks in a transitional status (provisioning, resuming, suspending, deleting,
+rotating) are settled from what Coolify reports, since compose services send no deployment webhooks.
 
 One ``GET /services`` per round serves every stack that is due, whatever their number. A stack is due
 every poll interval for its first minute in transition, then every 3 intervals, then every 6 (backoff).

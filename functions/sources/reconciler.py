@@ -3,10 +3,12 @@
 ``GET /projects``), whatever the number of stacks.
 
 It repairs drift through the handlers (``StackDriftFound``): a service that is missing or stopped for a
-stack that should run, a service that runs for a stack that should be suspended. It reports orphans
-once each — an audit event ``reconcile.orphan_found`` (found again by its ``details.key``) and an alert —
-and never deletes them: ``cf-*`` services and projects no record knows, and records whose service is
-gone without a delete (those are also repaired). Stacks in a transitional status are the poller's.
+stack that should run, a service that runs for a stack that should be suspended; a secret rotation
+left unfinished (``rotation_pending``, not pushed) goes to the stack's own handler, which finishes it.
+It reports orphans once each — an audit event ``reconcile.orphan_found`` (found again by its
+``details.key``) and an alert — and never deletes them: ``cf-*`` services and projects no record
+knows, and records whose service is gone without a delete (those are also repaired). Stacks in a
+transitional status are the poller's.
 """
 
 from __future__ import annotations
@@ -92,6 +94,12 @@ class Reconciler:
         self, report: ReconcileReport, tenant: Tenant, stack: Stack, live: dict[str, ServiceStatus]
     ) -> None:
         if stack.status in TRANSITIONAL:
+            return
+        unpushed = stack.rotation_pending and not stack.rotation_pending.get("pushed")
+        if unpushed and stack.desired_state != "deleted":
+            report.drift["rotation_pending"] = report.drift.get("rotation_pending", 0) + 1
+            self.rt.metrics.drift.labels(kind="rotation_pending").inc()
+            self.rt.submit(StackRecordChanged(stack_id=stack.id, source="reconciler"))
             return
         uuid = stack.coolify_service_uuid
         seen = live.get(uuid) if uuid else None

@@ -28,6 +28,7 @@ STACK_STATUSES = [
     "deleted",
     "suspending",
     "resuming",
+    "rotating",
 ]
 AUDIT_OUTCOMES = ["ok", "refused", "failed"]
 # The monitor's alert kinds, severities and incident states (monitor.findings must agree; a test checks).
@@ -152,8 +153,8 @@ def stacks_collection(tenants_id: str) -> Record:
             _date("service_create_pending_at"),
             _date("delete_requested_at"),
             _text("last_error", max=2000),
-            # When the transitional status (provisioning, resuming, suspending, deleting) was recorded:
-            # the start of the wait that only an observation of Coolify ends.
+            # When the transitional status (provisioning, resuming, suspending, deleting, rotating) was
+            # recorded: the start of the wait that only an observation of Coolify ends.
             _date("transition_at"),
             _bool("delete_volumes"),
             _json("kept_volumes"),
@@ -165,6 +166,9 @@ def stacks_collection(tenants_id: str) -> Record:
             # The configuration at which the event functions gave up on it: not retried by events
             # until its configuration changes or an operator acts.
             _text("failed_digest", max=64),
+            # A secret rotation begun and not yet pushed to Coolify: {"secrets": {env: digest of the
+            # value it replaces}, "at", "operation_id"} (functions/operations/rotate.py finishes it).
+            _json("rotation_pending"),
             *_autodates(),
         ],
         "indexes": ["CREATE UNIQUE INDEX idx_stacks_tenant_name ON stacks (tenant, name)"],

@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import SecretStr
 
@@ -84,14 +85,16 @@ async def make_ctx(
         dry_run: bool = False,
         pocketbase: PocketBase | None = None,
         wall: Callable[[], datetime] | None = None,
+        coolify_transport: httpx.AsyncBaseTransport | None = None,
         **overrides: Any,
     ) -> Context:
-        """A Context; ``overrides`` are settings, ``wall`` replaces the wall clock (stored times)."""
+        """A Context; ``overrides`` are settings, ``wall`` replaces the wall clock (stored times),
+        ``coolify_transport`` stands between the client and the fake (e.g. to crash at a call)."""
         settings = make_settings(templates_dir, **overrides)
         client = CoolifyClient(
             BASE_URL,
             SecretStr(DEFAULT_TOKEN),
-            transport=coolify_fake.transport(),
+            transport=coolify_transport or coolify_fake.transport(),
             limiter=SlidingWindowLimiter(100_000),
             retry=RetryPolicy(max_attempts=4),
             sleep=sleep,

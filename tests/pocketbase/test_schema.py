@@ -99,17 +99,18 @@ async def test_audit_events_refuse_everything_but_superuser_creates(pb: PocketBa
 
 
 async def test_an_older_schema_gets_new_fields_and_select_values_with_data_kept(pb: PocketBase) -> None:
-    """A PocketBase migrated by an older release (no suspending/resuming status, no transition_at)
-    is upgraded in place: values are appended, existing values and records stay."""
+    """A PocketBase migrated by an older release (no suspending/resuming/rotating status, no
+    transition_at, no rotation_pending) is upgraded in place: values are appended, existing values and
+    records stay."""
     stacks = await pb.get_collection("stacks")
     assert stacks is not None
     status = next(f for f in stacks["fields"] if f["name"] == "status")
     old_fields = [
-        {**f, "values": [v for v in f["values"] if v not in ("suspending", "resuming")]}
+        {**f, "values": [v for v in f["values"] if v not in ("suspending", "resuming", "rotating")]}
         if f["name"] == "status"
         else f
         for f in stacks["fields"]
-        if f["name"] != "transition_at"
+        if f["name"] not in ("transition_at", "rotation_pending")
     ]
     response = await pb.request("PATCH", "/api/collections/stacks", json={"fields": old_fields})
     assert response.status_code == 200, response.text
@@ -128,8 +129,8 @@ async def test_an_older_schema_gets_new_fields_and_select_values_with_data_kept(
     report = await migrate(pb)
     after = await pb.get_collection("stacks")
 
-    assert report.values_added == {"stacks": {"status": ["suspending", "resuming"]}}
-    assert report.fields_added["stacks"] == ["transition_at"]
+    assert report.values_added == {"stacks": {"status": ["suspending", "resuming", "rotating"]}}
+    assert report.fields_added["stacks"] == ["transition_at", "rotation_pending"]
     assert after is not None
     new_status = next(f for f in after["fields"] if f["name"] == "status")
     assert new_status["values"] == status["values"]

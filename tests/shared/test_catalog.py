@@ -53,6 +53,14 @@ def test_unknown_template_lists_the_available_ones() -> None:
             "reason",
         ),
         ({"unknown_key": 1}, "unknown_key"),
+        (
+            {"secrets": [{"env": "PROBE_KEY", "kind": "token", "description": "d", "rotation": "explicit"}]},
+            "needs a rotation_note",
+        ),
+        (
+            {"secrets": [{"env": "PROBE_KEY", "kind": "token", "description": "d", "rotation": "weekly"}]},
+            "rotation",
+        ),
     ],
 )
 def test_broken_metadata_is_a_template_error(tmp_path: Path, meta: dict[str, object], expected: str) -> None:
