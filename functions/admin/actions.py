@@ -13,10 +13,12 @@ from starlette.responses import Response
 from functions.admin import forms
 from functions.admin.deps import Admin
 from functions.admin.sessions import COOKIE, Session
+from functions.admin.views import rotate_page
 from functions.admin.web import status_for
 from functions.operations.delete import delete
 from functions.operations.provision import ProvisionRequest, provision
 from functions.operations.resume import resume
+from functions.operations.rotate import rotate
 from functions.operations.suspend import suspend
 from functions.operations.tenant_lifecycle import resume_tenant, suspend_tenant, update_tenant
 from functions.operations.tenants import create_tenant
@@ -145,6 +147,35 @@ class Actions:
         await delete(self.admin.context(session), slug, name, delete_volumes=volumes == "delete", wait=False)
         kept = "its volumes are kept" if volumes == "keep" else "its volumes are deleted with it"
         return self._tenant_page(request, slug, f"Deleting {slug}/{name}; {kept}.")
+
+    async def rotate(self, request: Request, session: Session) -> Response:
+        slug, name = request.path_params["slug"], request.path_params["stack"]
+        form = await request.form()
+        store = Store(self.admin.rt.pb, dry_run=True, actor="", operation_id="")
+        tenant = await store.get_tenant(slug)
+        stack = await store.get_stack(tenant, name)
+        template = self.admin.rt.catalog.get(stack.template)
+        only = [value for value in form.getlist("only") if isinstance(value, str)]
+        params = forms.params_from(template, form)
+        try:
+            if not only and not params:
+                raise InvalidInput(
+                    "secrets", "nothing chosen", advice="tick a generated secret or type a new value"
+                )
+            result = await rotate(
+                self.admin.context(session), slug, name, params=params or None, only=only or None, wait=False
+            )
+        except CfaError as err:
+            return self.web.render(
+                request,
+                "rotate.html",
+                session,
+                status_code=status_for(err),
+                **rotate_page(self.admin, tenant, stack, err),
+            )
+        rotated = ", ".join(result.rotated) or "nothing"
+        notes = " ".join(result.notes)
+        return self._tenant_page(request, slug, f"Rotating {slug}/{name}: {rotated}. {notes}".strip())
 
     async def change_plan(self, request: Request, session: Session) -> Response:
         slug = request.path_params["slug"]

@@ -152,6 +152,8 @@ def admin_app(runtime: Runtime) -> Starlette:
             Route(f"{stack}/status", g(views.stack_status), methods=["GET"]),
             Route(f"{stack}/suspend", g(actions.suspend_stack), methods=["POST"]),
             Route(f"{stack}/resume", g(actions.resume_stack), methods=["POST"]),
+            Route(f"{stack}/rotate", g(views.rotate_form), methods=["GET"]),
+            Route(f"{stack}/rotate", g(actions.rotate), methods=["POST"]),
             Route(f"{stack}/delete", g(views.delete_form), methods=["GET"]),
             Route(f"{stack}/delete", g(actions.delete_stack), methods=["POST"]),
             Route("/audit", g(views.audit), methods=["GET"]),

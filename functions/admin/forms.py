@@ -57,10 +57,15 @@ def _kind(spec: ParamSpec) -> tuple[str, list[str]]:
     return "input", []
 
 
-def fields(template: Template, submitted: Mapping[str, str] | None = None) -> list[Field]:
-    """The form's fields in the template's order; ``submitted`` refills the non-secret ones."""
+def fields(
+    template: Template, submitted: Mapping[str, str] | None = None, *, secrets_only: bool = False
+) -> list[Field]:
+    """The form's fields in the template's order; ``submitted`` refills the non-secret ones.
+    ``secrets_only``: only the secret parameters (the rotate form)."""
     result = []
     for spec in template.meta.parameters:
+        if secrets_only and not spec.secret:
+            continue
         kind, choices = _kind(spec)
         name = PARAM_PREFIX + spec.name
         value = "" if spec.secret or submitted is None else str(submitted.get(name, ""))

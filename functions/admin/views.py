@@ -3,6 +3,8 @@ incidents, and the live status cell a page polls while a stack is in transition.
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -10,9 +12,9 @@ from functions.admin import forms, queries
 from functions.admin.deps import Admin
 from functions.admin.sessions import Session
 from functions.operations.settle import TRANSITIONAL
-from functions.records import Stack
+from functions.records import Stack, Tenant
 from functions.store import Store
-from shared.errors import InvalidInput
+from shared.errors import CfaError, InvalidInput
 from shared.plans import PLAN_ORDER
 from shared.pocketbase.schema import AUDIT_OUTCOMES, INCIDENT_KINDS, INCIDENT_STATES, TENANT_STATUSES
 
@@ -24,6 +26,19 @@ def _page_number(request: Request) -> int:
 
 def _filters(request: Request, *names: str) -> queries.Filters:
     return queries.Filters({n: request.query_params.get(n, "").strip()[:100] for n in names})
+
+
+def rotate_page(admin: Admin, tenant: Tenant, stack: Stack, error: CfaError | None = None) -> dict[str, Any]:
+    """What the rotate form shows: the template's generated secrets (routine ones ticked, unsupported
+    ones disabled, each with its note) and its secret parameters as empty password fields."""
+    template = admin.rt.catalog.get(stack.template)
+    return {
+        "tenant": tenant,
+        "stack": stack,
+        "generated": template.meta.secrets,
+        "fields": forms.fields(template, secrets_only=True),
+        "error": error,
+    }
 
 
 def in_transition(stack: Stack) -> bool:
@@ -101,6 +116,12 @@ class Views:
         tenant = await store.get_tenant(request.path_params["slug"])
         stack = await store.get_stack(tenant, request.path_params["stack"])
         return self.web.render(request, "delete.html", session, tenant=tenant, stack=stack, error=None)
+
+    async def rotate_form(self, request: Request, session: Session) -> Response:
+        store = Store(self.pb, dry_run=True, actor="", operation_id="")
+        tenant = await store.get_tenant(request.path_params["slug"])
+        stack = await store.get_stack(tenant, request.path_params["stack"])
+        return self.web.render(request, "rotate.html", session, **rotate_page(self.admin, tenant, stack))
 
     async def audit(self, request: Request, session: Session) -> Response:
         filters = _filters(request, "tenant", "action", "outcome", "since", "until")

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
+from functions.operations.provision import ProvisionRequest, provision
 from shared.pocketbase.client import PocketBase
 from tests.admin.conftest import OPERATOR, Console
 from tests.fakes.coolify import FakeCoolify
-from tests.functions.conftest import ROUTER_KEY, TOKEN
+from tests.functions.conftest import BOT_PARAMS, ROUTER_KEY, TOKEN
 
 pytestmark = pytest.mark.anyio
 
@@ -200,3 +201,92 @@ async def test_an_unknown_plan_is_refused_with_the_valid_ones(
     assert response.status_code == 400 and "starter, team, business, sovereign" in response.text
     (tenant,) = await pb.list_records("tenants")
     assert tenant["plan"] == "starter"
+
+
+async def _secrets(pb: PocketBase, stack: str) -> dict[str, str]:
+    record = await _stack(pb, stack)
+    (stored,) = await pb.list_records("stack_secrets", filter=f"stack = '{record['id']}'")
+    values: dict[str, str] = stored["values"]
+    return values
+
+
+async def test_the_rotate_form_lists_generated_secrets_and_secret_parameters(
+    signed_in: Console, acme: str
+) -> None:
+    await provision(
+        signed_in.ctx,
+        ProvisionRequest(
+            tenant="acme", template="openclaw-agent", stack="agent", params={"router_api_key": ROUTER_KEY}
+        ),
+    )
+
+    page = (await signed_in.http.get("/admin/tenants/acme/stacks/agent/rotate")).text
+
+    assert 'name="only" value="OPENCLAW_GATEWAY_TOKEN"' in page and 'value="OPENCLAW_HOOKS_TOKEN"' in page
+    assert 'id="param.router_api_key" name="param.router_api_key" type="password"' in page
+    assert ROUTER_KEY not in page
+
+
+async def test_rotate_chosen_generated_secrets_as_the_operator(
+    signed_in: Console, acme: str, pb: PocketBase
+) -> None:
+    await provision(
+        signed_in.ctx,
+        ProvisionRequest(
+            tenant="acme", template="openclaw-agent", stack="agent", params={"router_api_key": ROUTER_KEY}
+        ),
+    )
+    before = await _secrets(pb, "agent")
+
+    response = await signed_in.post(
+        "/admin/tenants/acme/stacks/agent/rotate", {"only": "OPENCLAW_HOOKS_TOKEN"}
+    )
+
+    after = await _secrets(pb, "agent")
+    assert response.status_code == 303
+    assert after["OPENCLAW_HOOKS_TOKEN"] != before["OPENCLAW_HOOKS_TOKEN"]
+    assert after["OPENCLAW_GATEWAY_TOKEN"] == before["OPENCLAW_GATEWAY_TOKEN"]
+    assert (await _stack(pb, "agent"))["status"] == "rotating"
+    assert [e["actor"] for e in await signed_in.audit("rotate.requested")] == [ACTOR]
+    page = (await signed_in.http.get("/admin/tenants/acme")).text
+    assert "Rotating acme/agent: OPENCLAW_HOOKS_TOKEN." in page
+    assert after["OPENCLAW_HOOKS_TOKEN"] not in page
+
+
+async def test_rotate_replaces_a_tenant_supplied_token_typed_into_the_form(
+    signed_in: Console, acme: str, pb: PocketBase
+) -> None:
+    await provision(
+        signed_in.ctx, ProvisionRequest(tenant="acme", template="telegram-bot", params=BOT_PARAMS)
+    )
+    new_token = "987654321:AAnewtokennewtokennewtokennewtoken1"
+
+    response = await signed_in.post(
+        "/admin/tenants/acme/stacks/bot/rotate", {"param.telegram_token": new_token}
+    )
+
+    assert response.status_code == 303
+    assert (await _secrets(pb, "bot"))["TELEGRAM_BOT_TOKEN"] == new_token
+    assert new_token not in (await signed_in.http.get("/admin/tenants/acme")).text
+
+
+@pytest.mark.parametrize(
+    ("form", "status", "says"),
+    [
+        ({}, 400, "nothing chosen"),
+        ({"param.telegram_token": "not-a-token"}, 400, "expected format"),
+    ],
+)
+async def test_a_refused_rotation_changes_nothing_and_never_echoes_the_value(
+    signed_in: Console, acme: str, pb: PocketBase, form: dict[str, str], status: int, says: str
+) -> None:
+    await provision(
+        signed_in.ctx, ProvisionRequest(tenant="acme", template="telegram-bot", params=BOT_PARAMS)
+    )
+    before = await _secrets(pb, "bot")
+
+    response = await signed_in.post("/admin/tenants/acme/stacks/bot/rotate", form)
+
+    assert response.status_code == status and says in response.text
+    assert "not-a-token" not in response.text
+    assert await _secrets(pb, "bot") == before
