@@ -224,7 +224,9 @@ class Monitor:
         finally:
             log.info("monitor.stopping")
             if self.reader is not None:
-                await asyncio.to_thread(self.reader.stop)
+                # Close the stream and go on: the reader thread (a daemon) ends by itself, and may be
+                # blocked connecting to a daemon that stopped answering.
+                self.reader.stop(timeout=0.0)
             if server is not None:
                 await server.close()
             for task in tasks:
@@ -236,6 +238,10 @@ class Monitor:
                 await self.mirror.aclose()
             self.db.close()
             executor.shutdown(wait=False, cancel_futures=True)
+            # asyncio.run() would wait for the default executor's threads, and one may be blocked in a
+            # call to a daemon that stopped answering (bounded only by the client's timeout, retried
+            # once). Hand asyncio an empty pool instead: stopping never waits on Docker.
+            loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
             log.info("monitor.stopped")
 
     # --- health ----------------------------------------------------------------------------------------
