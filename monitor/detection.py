@@ -323,11 +323,17 @@ class Detection:
         return Detected(findings, volume_stacks=stacks)
 
     async def recheck(
-        self, *, since_ns: int | None, now: float, found_by: str = "a re-check"
+        self,
+        *,
+        since_ns: int | None,
+        now: float,
+        until_ns: int | None = None,
+        found_by: str = "a re-check",
     ) -> Detected | None:
-        """Inspect every container: state-based findings, deaths after ``since_ns`` (None: none), and
-        removal findings for containers we knew that are gone. None when Docker is unreachable.
-        ``found_by`` tells a page of a death found this way how it was found."""
+        """Inspect every container: state-based findings, deaths from ``since_ns`` (None: none) until
+        ``until_ns`` (None: now) not judged yet, and removal findings for containers we knew that are
+        gone. None when Docker is unreachable. ``found_by`` tells a page of a death found this way how
+        it was found."""
         try:
             snapshots = await asyncio.to_thread(self.inspector.snapshots)
         except DockerUnavailable as err:
@@ -341,14 +347,17 @@ class Detection:
             before = history.snapshot
             history.remember(snapshot)
             attribution = self.attribute(snapshot.labels)
-            judged = (
-                history.judged_until_ns is not None
-                and snapshot.finished_at_ns is not None
-                and snapshot.finished_at_ns <= history.judged_until_ns
+            finished = snapshot.finished_at_ns
+            to_judge = (
+                since_ns is not None
+                and finished is not None
+                and since_ns <= finished
+                and (until_ns is None or finished < until_ns)
+                and (history.judged_until_ns is None or finished > history.judged_until_ns)
             )
-            window_start = since_ns if since_ns is not None and not judged else None
-            if window_start is not None and snapshot.finished_at_ns is not None:
-                history.judged_until_ns = snapshot.finished_at_ns
+            window_start = since_ns if to_judge else None
+            if to_judge:
+                history.judged_until_ns = finished
             findings.extend(
                 recheck(
                     snapshot,

@@ -64,6 +64,8 @@ class Router:
         self.first_since_ns = first_since_ns
         self.cursor: tuple[int, str, str] | None = None
         self.stream_lost_at: float | None = None
+        # When the current stream was connected: a death after it comes with its own events.
+        self.connected_at_ns: int | None = None
         # Deaths after this time have not been judged by a successful re-check yet (Docker may have been
         # unreachable when one was due); every later re-check covers them until one succeeds.
         self.unjudged_since_ns: int | None = None
@@ -116,6 +118,7 @@ class Router:
     def _connected(self, event: StreamConnected) -> None:
         self.metrics.connected.set(1)
         self.stream_lost_at = None
+        self.connected_at_ns = int(event.at * 1e9)
         first = event.lost_at is None
         if not first:
             self.metrics.reconnects.inc()
@@ -130,8 +133,11 @@ class Router:
 
     async def _recheck(self, reason: str, since_ns: int | None) -> None:
         now = self.clock()
+        # Deaths after the stream connected are the stream's to report (their kill may still be on its
+        # way when the re-check runs); only an overflow dropped such events, so it judges up to now.
+        until_ns = None if reason == "overflow" else self.connected_at_ns
         detected = await self.detection.recheck(
-            since_ns=since_ns, now=now, found_by=_found_by(reason, since_ns)
+            since_ns=since_ns, until_ns=until_ns, now=now, found_by=_found_by(reason, since_ns)
         )
         if detected is None:
             return

@@ -131,3 +131,25 @@ async def test_a_recheck_that_finds_docker_down_is_covered_by_the_next_one(rig: 
     await rig.router.handle(RecheckRequested(reason="periodic"))
     assert rig.titles() == ["[CRITICAL] Container crashed — tenant acme / stack bot"]
     assert rig.router.unjudged_since_ns is None
+
+
+async def test_a_death_after_the_stream_connected_is_left_to_its_own_events(rig: Rig) -> None:
+    """The re-check after a connect judges only deaths before it: a container stopped just after the
+    monitor started is not paged as a crash when the re-check runs before the stop's events arrive."""
+    await rig.router.handle(StreamConnected(at=T0 + 1, since_ns=None))
+    [(recheck, _)] = rig.requested
+    rig.inspector.states[CID] = snapshot(exit_code=137, finished_at_ns=int((T0 + 2) * 1e9))
+    await rig.router.handle(recheck)
+    assert rig.titles() == []
+    await rig.router.handle(event("kill", T0 + 1.5, signal="15"))
+    await rig.router.handle(event("die", T0 + 2, exitCode="137"))
+    assert rig.titles() == []
+
+
+async def test_a_death_before_the_stream_connected_is_judged_by_the_recheck(rig: Rig) -> None:
+    """A crash between the monitor's start window and the connection has no event of its own: paged."""
+    await rig.router.handle(StreamConnected(at=T0 + 1, since_ns=None))
+    [(recheck, _)] = rig.requested
+    rig.inspector.states[CID] = snapshot(exit_code=137, finished_at_ns=int((T0 + 0.5) * 1e9))
+    await rig.router.handle(recheck)
+    assert rig.titles() == ["[CRITICAL] Container crashed — tenant acme / stack bot"]
