@@ -166,7 +166,7 @@ class Monitor:
             clock=self.clock,
             wake=self.deliverer.poke,
             stream_up=self.reader.connected.is_set,
-            request=self._request,
+            schedule=self._schedule,
             first_since_ns=first_since_ns,
         )
         log.info(
@@ -287,7 +287,7 @@ class Monitor:
             return
         self._queue.put_nowait(event)
 
-    def _request(self, event: MonitorEvent, delay: float) -> None:
+    def _schedule(self, event: MonitorEvent, delay: float) -> None:
         assert self._loop is not None
         self._loop.call_later(delay, self._enqueue, event)
 

@@ -19,7 +19,7 @@ from monitor.policy import Policy
 from monitor.router import Router
 from monitor.silences import SilenceStore
 from monitor.store import Database
-from tests.monitor.fakes import T0, FakeInspector, event, snapshot
+from tests.monitor.fakes import T0, FakeInspector, event, sent_titles, snapshot
 
 pytestmark = pytest.mark.anyio
 CID = "c" * 64
@@ -35,11 +35,7 @@ class Rig:
     connected: list[bool] = field(default_factory=lambda: [True])
 
     def titles(self) -> list[str]:
-        titles = []
-        while (row := self.outbox.next_due(T0 + 1e6)) is not None:
-            titles.append(row.message.title)
-            self.outbox.delivered(row.id)
-        return titles
+        return sent_titles(self.outbox)
 
 
 @pytest.fixture
@@ -62,7 +58,7 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
         clock=lambda: T0 + 1000,
         wake=lambda: None,
         stream_up=lambda: rig.connected[-1],
-        request=lambda event, delay: rig.requested.append((event, delay)),
+        schedule=lambda event, delay: rig.requested.append((event, delay)),
         first_since_ns=int(T0 * 1e9),
     )
     yield rig
