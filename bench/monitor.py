@@ -384,19 +384,35 @@ class Bench:
         time.sleep(3)  # longer than the resolve hold; the peer's late messages arrive too
 
 
-def ms(values: list[float]) -> list[float]:
-    return [round(v / 1e6, 2) for v in values]
+@dataclass
+class Latencies:
+    """One measure's latencies (ms) and how many samples did not come within the bound."""
+
+    values: list[float] = field(default_factory=list)
+    missing: int = 0
+
+    def take(self, arrivals: Callable[[], list[int] | None], since_ns: int | None, wait: float) -> int | None:
+        """Wait (bounded) for the first message and record its latency from ``since_ns``; its arrival
+        time, or None when it did not come (counted as missing)."""
+        found = wait_for(arrivals, wait)
+        if found is None or since_ns is None:
+            self.missing += 1
+            return None
+        self.add(found[0] - since_ns)
+        return found[0]
+
+    def add(self, nanoseconds: int) -> None:
+        self.values.append(round(nanoseconds / 1e6, 2))
+
+    def report(self) -> dict[str, Any]:
+        return {"ms": self.values, "missing": self.missing}
 
 
 def bench_oom(b: Bench, runs: int) -> dict[str, Any]:
     """OOM kills of PID 1: our page after the ``die`` and the ``oom``, the peer's first messages."""
-    from_die: list[float] = []
-    die_delivered: list[float] = []
-    oom_to_die: list[float] = []
-    from_oom: list[float] = []
-    peer_from_oom: list[float] = []
-    peer_from_die: list[float] = []
-    missing = {"ours": 0, "peer_oom": 0, "peer_crash": 0, "docker_no_oom": 0, "no_die_event": 0}
+    from_die, from_oom, die_delivered, oom_to_die = Latencies(), Latencies(), Latencies(), Latencies()
+    peer_from_oom, peer_from_die = Latencies(), Latencies()
+    untimed = {"docker_no_oom": 0, "no_die_event": 0}
     recorded: list[tuple[str, int]] = []
     names = []
     for _ in range(runs):
@@ -410,45 +426,33 @@ def bench_oom(b: Bench, runs: int) -> dict[str, Any]:
         with contextlib.suppress(Exception):  # never died: counted as not recorded below
             b.api.wait(container, timeout=b.wait * 4)
         if not b.api.inspect_container(container)["State"]["OOMKilled"]:
-            missing["docker_no_oom"] += 1  # the kernel's notification never reached Docker
+            untimed["docker_no_oom"] += 1  # the kernel's notification never reached Docker
             continue
         die = b.events.first(name, "die", b.wait)
         oom = b.events.first(name, "oom", b.wait)
         if die is None:
-            missing["no_die_event"] += 1
+            untimed["no_die_event"] += 1
             continue
         recorded.append((name, len(b.events.of(name, "oom"))))
+        die_delivered.add(b.events.delay(name, "die") or 0)
         if oom is not None:
-            oom_to_die.append(die - oom)
-        page = wait_for(lambda n=name: b.sink.ours(n, "[CRITICAL] OOM killed"), b.wait)  # type: ignore[misc]
-        if page is None:
-            missing["ours"] += 1
-        else:
-            from_die.append(page[0] - die)
-            die_delivered.append(b.events.delay(name, "die") or 0)
-            if oom is not None:
-                from_oom.append(page[0] - oom)
+            oom_to_die.add(die - oom)
+        page = from_die.take(lambda n=name: b.sink.ours(n, "[CRITICAL] OOM killed"), die, b.wait)  # type: ignore[misc]
+        if page is not None and oom is not None:
+            from_oom.add(page - oom)
         if b.peer_sink is not None:
-            theirs = wait_for(lambda n=name: b.peer_messages(n, "OOM event"), b.wait)  # type: ignore[misc]
-            if theirs is None or oom is None:
-                missing["peer_oom"] += 1
-            else:
-                peer_from_oom.append(theirs[0] - oom)
-            crashed = wait_for(lambda n=name: b.peer_messages(n, "crashed"), b.wait)  # type: ignore[misc]
-            if crashed is None:
-                missing["peer_crash"] += 1
-            else:
-                peer_from_die.append(crashed[0] - die)
+            peer_from_oom.take(lambda n=name: b.peer_messages(n, "OOM event"), oom, b.wait)  # type: ignore[misc]
+            peer_from_die.take(lambda n=name: b.peer_messages(n, "crashed"), die, b.wait)  # type: ignore[misc]
     b.remove(names)
     return {
         "runs": runs,
-        "from_die_ms": ms(from_die),
-        "die_delivered_ms": ms(die_delivered),
-        "oom_to_die_ms": ms(oom_to_die),
-        "from_oom_ms": ms(from_oom),
-        "peer_from_oom_ms": ms(peer_from_oom),
-        "peer_from_die_ms": ms(peer_from_die),
-        "missing": missing,
+        "from_die": from_die.report(),
+        "die_delivered": die_delivered.report(),
+        "oom_to_die": oom_to_die.report(),
+        "from_oom": from_oom.report(),
+        "peer_from_oom": peer_from_oom.report(),
+        "peer_from_die": peer_from_die.report(),
+        "untimed": untimed,
         "oom_events_per_kill": [n for _, n in recorded],
         "messages_per_kill": [len(b.sink.ours(n)) for n, _ in recorded],
         "peer_messages_per_kill": [len(b.peer_messages(n) or []) for n, _ in recorded]
@@ -459,9 +463,8 @@ def bench_oom(b: Bench, runs: int) -> dict[str, Any]:
 
 def bench_process_oom(b: Bench, runs: int) -> dict[str, Any]:
     """A process inside a running container OOM-killed (no ``die``): ``oom`` → page."""
-    from_oom: list[float] = []
-    peer_from_oom: list[float] = []
-    missing = {"ours": 0, "peer": 0, "no_oom_event": 0, "container_died": 0}
+    from_oom, peer_from_oom = Latencies(), Latencies()
+    untimed = {"no_oom_event": 0, "container_died": 0}
     names = []
     for _ in range(runs):
         name, container = b.create(
@@ -474,28 +477,20 @@ def bench_process_oom(b: Bench, runs: int) -> dict[str, Any]:
         b.api.start(container)
         oom = b.events.first(name, "oom", b.wait)
         if oom is None:
-            missing["no_oom_event"] += 1  # the kernel's notification never reached Docker
+            untimed["no_oom_event"] += 1  # the kernel's notification never reached Docker
             continue
         if not b.api.inspect_container(container)["State"]["Running"]:
-            missing["container_died"] += 1  # the OOM killer took PID 1: not this case
+            untimed["container_died"] += 1  # the OOM killer took PID 1: not this case
             continue
-        page = wait_for(lambda n=name: b.sink.ours(n, "[CRITICAL] OOM killed"), b.wait)  # type: ignore[misc]
-        if page is None:
-            missing["ours"] += 1
-        else:
-            from_oom.append(page[0] - oom)
+        from_oom.take(lambda n=name: b.sink.ours(n, "[CRITICAL] OOM killed"), oom, b.wait)  # type: ignore[misc]
         if b.peer_sink is not None:
-            theirs = wait_for(lambda n=name: b.peer_messages(n, "OOM event"), b.wait)  # type: ignore[misc]
-            if theirs is None:
-                missing["peer"] += 1
-            else:
-                peer_from_oom.append(theirs[0] - oom)
+            peer_from_oom.take(lambda n=name: b.peer_messages(n, "OOM event"), oom, b.wait)  # type: ignore[misc]
     b.remove(names)
     return {
         "runs": runs,
-        "from_oom_ms": ms(from_oom),
-        "peer_from_oom_ms": ms(peer_from_oom),
-        "missing": missing,
+        "from_oom": from_oom.report(),
+        "peer_from_oom": peer_from_oom.report(),
+        "untimed": untimed,
         "messages_per_kill": [len(b.sink.ours(n)) for n in names],
         "peer_messages_per_kill": [len(b.peer_messages(n) or []) for n in names] if b.peer_sink else [],
     }
@@ -503,9 +498,8 @@ def bench_process_oom(b: Bench, runs: int) -> dict[str, Any]:
 
 def bench_unhealthy(b: Bench, runs: int) -> dict[str, Any]:
     """``health_status: unhealthy`` → page; then the check passes again (a resolved notice)."""
-    from_unhealthy: list[float] = []
-    peer_from_unhealthy: list[float] = []
-    missing = {"ours": 0, "peer": 0, "no_event": 0}
+    from_unhealthy, peer_from_unhealthy = Latencies(), Latencies()
+    untimed = {"no_event": 0}
     check = {
         "test": ["CMD-SHELL", "cat /tmp/ok"],
         "interval": 1_000_000_000,
@@ -519,28 +513,20 @@ def bench_unhealthy(b: Bench, runs: int) -> dict[str, Any]:
         b.api.start(container)
         event = b.events.first(name, "health_status: unhealthy", b.wait)
         if event is None:
-            missing["no_event"] += 1
+            untimed["no_event"] += 1
             continue
-        page = wait_for(lambda n=name: b.sink.ours(n, "[CRITICAL] Container unhealthy"), b.wait)  # type: ignore[misc]
-        if page is None:
-            missing["ours"] += 1
-        else:
-            from_unhealthy.append(page[0] - event)
+        from_unhealthy.take(lambda n=name: b.sink.ours(n, "[CRITICAL] Container unhealthy"), event, b.wait)  # type: ignore[misc]
         if b.peer_sink is not None:
-            theirs = wait_for(lambda n=name: b.peer_messages(n, "unhealthy"), b.wait)  # type: ignore[misc]
-            if theirs is None:
-                missing["peer"] += 1
-            else:
-                peer_from_unhealthy.append(theirs[0] - event)
+            peer_from_unhealthy.take(lambda n=name: b.peer_messages(n, "unhealthy"), event, b.wait)  # type: ignore[misc]
         b.api.exec_start(b.api.exec_create(container, ["sh", "-c", "echo ok > /tmp/ok"]))
     for name in names:
         wait_for(lambda n=name: b.sink.ours(n, "[RESOLVED]"), b.wait)  # type: ignore[misc]
     b.remove(names)
     return {
         "runs": runs,
-        "from_unhealthy_ms": ms(from_unhealthy),
-        "peer_from_unhealthy_ms": ms(peer_from_unhealthy),
-        "missing": missing,
+        "from_unhealthy": from_unhealthy.report(),
+        "peer_from_unhealthy": peer_from_unhealthy.report(),
+        "untimed": untimed,
         "pages": [len(b.sink.ours(n, "[CRITICAL]")) for n in names],
         "resolved": [len(b.sink.ours(n, "[RESOLVED]")) for n in names],
         "peer_messages": [len(b.peer_messages(n) or []) for n in names] if b.peer_sink else [],
@@ -748,12 +734,14 @@ def _peer_ready(b: Bench) -> None:
     b.remove([name])
 
 
-def latency(values: list[float], missing: int = 0) -> str:
-    """``p50 / p95 ms (n)``, and how many samples did not come."""
-    if not values:
-        text = "not measured"
-    else:
-        text = f"{statistics.median(values):.0f} / {percentile(values, 95):.0f} ms ({len(values)})"
+def latency(measure: dict[str, Any]) -> str:
+    """``p50 / p95 ms (samples)``, and how many samples did not come."""
+    values, missing = measure["ms"], measure["missing"]
+    text = (
+        f"{statistics.median(values):.0f} / {percentile(values, 95):.0f} ms ({len(values)})"
+        if values
+        else "not measured"
+    )
     return text + (f", {missing} missing" if missing else "")
 
 
@@ -777,8 +765,7 @@ def render(results: dict[str, Any], command: str) -> str:
     oom, poom, health = results["oom"], results["process_oom"], results["unhealthy"]
     loop, rm, burst = results["crash_loop"], results["removals"], results["burst"]
     base, idle = results["baseline"], results["idle"]
-    lost = oom["missing"]
-    die_p95 = percentile(oom["from_die_ms"], 95) if oom["from_die_ms"] else None
+    die_p95 = percentile(oom["from_die"]["ms"], 95) if oom["from_die"]["ms"] else None
     name = peer or "peer"
     about = (
         f"Machine: {m['nproc']} vCPU ({m['cpu']}), {m['ram']} RAM, Linux {m['kernel']}, Docker {m['docker']}, "
@@ -800,18 +787,18 @@ def render(results: dict[str, Any], command: str) -> str:
         "",
         f"| Measure | Ours | {name} (same run) | Bound in force |",
         "|---|---|---|---|",
-        f"| OOM kill of PID 1, `die` → page | {latency(oom['from_die_ms'], lost['ours'])} "
-        f"| {latency(oom['peer_from_die_ms'], lost['peer_crash'])} (its `crash` message) | p95 < 15 ms |",
-        f"| … of which Docker's: `die` → read by a subscriber (this script's own) | {latency(oom['die_delivered_ms'])} "
+        f"| OOM kill of PID 1, `die` → page | {latency(oom['from_die'])} "
+        f"| {latency(oom['peer_from_die'])} (its `crash` message) | p95 < 15 ms |",
+        f"| … of which Docker's: `die` → read by a subscriber (this script's own) | {latency(oom['die_delivered'])} "
         "| (the same events) | |",
-        f"| OOM kill of PID 1, `oom` → first message | {latency(oom['from_oom_ms'])} "
-        f"| {latency(oom['peer_from_oom_ms'], lost['peer_oom'])} | — (ours waits for the `die`) |",
+        f"| OOM kill of PID 1, `oom` → first message | {latency(oom['from_oom'])} "
+        f"| {latency(oom['peer_from_oom'])} | — (ours waits for the `die`) |",
         f"| Process OOM-killed in a running container (no `die`), `oom` → page "
-        f"| {latency(poom['from_oom_ms'], poom['missing']['ours'])} "
-        f"| {latency(poom['peer_from_oom_ms'], poom['missing']['peer'])} "
+        f"| {latency(poom['from_oom'])} "
+        f"| {latency(poom['peer_from_oom'])} "
         f"| CFA_MONITOR_OOM_CONFIRM_SECONDS ({OOM_CONFIRM:g} s) + processing |",
-        f"| `health_status: unhealthy` → page | {latency(health['from_unhealthy_ms'], health['missing']['ours'])} "
-        f"| {latency(health['peer_from_unhealthy_ms'], health['missing']['peer'])} | |",
+        f"| `health_status: unhealthy` → page | {latency(health['from_unhealthy'])} "
+        f"| {latency(health['peer_from_unhealthy'])} | |",
         f"| Messages per OOM kill of PID 1, until the container is removed (kernel `oom` events per kill: "
         f"{spread(oom['oom_events_per_kill'])}) "
         f"| {spread(oom['messages_per_kill'])} | {spread(oom['peer_messages_per_kill'])} | exactly 1 |",
@@ -841,11 +828,11 @@ def render(results: dict[str, Any], command: str) -> str:
         else f"| Peak RSS of the long-running monitor (VmHWM) | {idle['ours']['hwm_mb']:.1f} MB | — | |",
     ]
     untimed = (
-        f"Not timed, for either tool: {lost['docker_no_oom']} of {oom['runs']} container kills that Docker did not "
-        f"record as OOM (OOMKilled false: the kernel's notification never reached it), {lost['no_die_event']} "
-        f"without a `die` event; {poom['missing']['no_oom_event']} of {poom['runs']} process kills without an "
-        f"`oom` event, {poom['missing']['container_died']} where the OOM killer took PID 1; "
-        f"{health['missing']['no_event']} of {health['runs']} health checks without an `unhealthy` event. "
+        f"Not timed, for either tool: {oom['untimed']['docker_no_oom']} of {oom['runs']} container kills that Docker did not "
+        f"record as OOM (OOMKilled false: the kernel's notification never reached it), {oom['untimed']['no_die_event']} "
+        f"without a `die` event; {poom['untimed']['no_oom_event']} of {poom['runs']} process kills without an "
+        f"`oom` event, {poom['untimed']['container_died']} where the OOM killer took PID 1; "
+        f"{health['untimed']['no_event']} of {health['runs']} health checks without an `unhealthy` event. "
         "A missing sample (a message that did not come within --wait) is counted after the figures."
     )
     reading = (
@@ -860,7 +847,7 @@ def render(results: dict[str, Any], command: str) -> str:
         "and the outbox row in one SQLite transaction), the hand-over to the delivery thread and one Apprise POST, "
         "on 2 vCPUs shared with dockerd and containerd cleaning up the dead container, the peer reacting to the "
         "same event and the benchmark. An OOM page waits for the `die` by design (one page for a killed container "
-        f"instead of one per `oom` event); the kernel's `oom` → `die` gap here: {latency(oom['oom_to_die_ms'])}."
+        f"instead of one per `oom` event); the kernel's `oom` → `die` gap here: {latency(oom['oom_to_die'])}."
     )
     notes = [untimed, reading]
     lines += [
