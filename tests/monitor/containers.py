@@ -57,9 +57,9 @@ def oom_kill(api: Any, tenant: str, *, attempts: int = 5) -> tuple[str, str]:
     stack (each attempt has a stack of its own, so a test looks only at the kill Docker recorded).
 
     Under load the kernel's OOM notification sometimes never reaches the daemon: no ``oom`` event, and the
-    container exits 137 with ``OOMKilled`` false (3 of 30 kills here while another process churned
-    containers). That is the engine's miss, not the monitor's (which then rightly pages a crash with exit
-    137); such an attempt is removed and another one made.
+    container exits 137 with ``OOMKilled`` false (seen here while another process churned containers).
+    That is the engine's miss, not the monitor's (which then rightly pages a crash with exit 137); such an
+    attempt is removed and another one made.
     """
     for _ in range(attempts):
         name, stack = f"cft-oom-{uuid.uuid4().hex[:6]}", f"oom-{uuid.uuid4().hex[:6]}"
