@@ -413,6 +413,7 @@ def bench_oom(b: Bench, runs: int) -> dict[str, Any]:
     from_die, from_oom, die_delivered, oom_to_die = Latencies(), Latencies(), Latencies(), Latencies()
     peer_from_oom, peer_from_die = Latencies(), Latencies()
     untimed = {"docker_no_oom": 0, "no_die_event": 0}
+    same_kill: list[tuple[float, float]] = []  # (ours, the peer's) die → message of one kill
     recorded: list[tuple[str, int]] = []
     names = []
     for _ in range(runs):
@@ -442,7 +443,9 @@ def bench_oom(b: Bench, runs: int) -> dict[str, Any]:
             from_oom.add(page - oom)
         if b.peer_sink is not None:
             peer_from_oom.take(lambda n=name: b.peer_messages(n, "OOM event"), oom, b.wait)  # type: ignore[misc]
-            peer_from_die.take(lambda n=name: b.peer_messages(n, "crashed"), die, b.wait)  # type: ignore[misc]
+            crashed = peer_from_die.take(lambda n=name: b.peer_messages(n, "crashed"), die, b.wait)  # type: ignore[misc]
+            if page is not None and crashed is not None:
+                same_kill.append((from_die.values[-1], peer_from_die.values[-1]))
     b.remove(names)
     return {
         "runs": runs,
@@ -452,6 +455,7 @@ def bench_oom(b: Bench, runs: int) -> dict[str, Any]:
         "from_oom": from_oom.report(),
         "peer_from_oom": peer_from_oom.report(),
         "peer_from_die": peer_from_die.report(),
+        "same_kill": same_kill,
         "untimed": untimed,
         "oom_events_per_kill": [n for _, n in recorded],
         "messages_per_kill": [len(b.sink.ours(n)) for n, _ in recorded],
@@ -745,6 +749,19 @@ def latency(measure: dict[str, Any]) -> str:
     return text + (f", {missing} missing" if missing else "")
 
 
+def shared_tail(pairs: list[tuple[float, float]]) -> str:
+    """Whether the slowest kills were slow for both tools (the machine) or for ours alone."""
+    if len(pairs) < 5:
+        return ""
+    k = len(pairs) // 5
+    slowest_ours = set(sorted(range(len(pairs)), key=lambda i: pairs[i][0])[-k:])
+    slowest_peer = set(sorted(range(len(pairs)), key=lambda i: pairs[i][1])[-k:])
+    return (
+        f"Of the {k} kills slowest for us, {len(slowest_ours & slowest_peer)} are among the {k} slowest for the "
+        "peer's `crash` message on the same `die`. "
+    )
+
+
 def spread(values: list[int]) -> str:
     if not values:
         return "—"
@@ -842,6 +859,7 @@ def render(results: dict[str, Any], command: str) -> str:
             if die_p95 is not None
             else "not measured. "
         )
+        + shared_tail(oom["same_kill"])
         + "Docker's share is the row below it; the rest is ours: reading the event on the reader thread, one "
         "processing step (the death judged from its `die` and the configuration inspected at `start`, the incident "
         "and the outbox row in one SQLite transaction), the hand-over to the delivery thread and one Apprise POST, "
