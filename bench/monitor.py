@@ -859,6 +859,8 @@ def render(results: dict[str, Any], command: str) -> str:
             if die_p95 is not None
             else "not measured. "
         )
+        + "A p95 of 20 samples is the second slowest of them, so one slow kill moves it; on this shared machine it moves by a "
+        "few milliseconds between runs of the same command. "
         + shared_tail(oom["same_kill"])
         + "Docker's share is the row below it; the rest is ours: reading the event on the reader thread, one "
         "processing step (the death judged from its `die` and the configuration inspected at `start`, the incident "
