@@ -4,7 +4,9 @@ waiting for outcomes, and Docker fixtures' building blocks."""
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import json
+import sys
 import threading
 import time
 import uuid
@@ -185,7 +187,9 @@ class MonitorThread:
     def stop(self) -> None:
         self.monitor.request_stop()
         self._thread.join(60)
-        assert not self._thread.is_alive(), "the monitor did not stop"
+        if self._thread.is_alive():
+            faulthandler.dump_traceback(file=sys.stderr, all_threads=True)  # where it is stuck
+        assert not self._thread.is_alive(), "the monitor did not stop (every thread's stack is on stderr)"
         if self.error:
             raise self.error
 
