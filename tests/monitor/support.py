@@ -110,11 +110,16 @@ class Sink:
         The engine is shared: every monitor a test starts also pages other sessions' containers into
         the test's sink, so a test only ever looks at messages about its own tenant.
         """
-        named = f"tenant {tenant} / stack {stack}" if stack is not None else f"tenant {tenant} / "
+
+        def names_it(text: str) -> bool:  # a title ends with its stack: "… / stack bot" is not "… bot2"
+            if stack is None:
+                return f"tenant {tenant} / " in text
+            return text.endswith(f"tenant {tenant} / stack {stack}")
+
         return [
             m
             for m in self.messages()
-            if named in str(m.get("title", "")) and str(m.get("title", "")).startswith(title)
+            if names_it(str(m.get("title", ""))) and str(m.get("title", "")).startswith(title)
         ]
 
 
