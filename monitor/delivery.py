@@ -55,8 +55,11 @@ class Deliverer:
                     else max(0.0, min(self.idle_wait, next_at - self.clock()))
                 )
                 self.wakeup.clear()
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that
+                # arrives as the poke does, and the monitor would never stop.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wakeup.wait(), timeout=wait)
+                    async with asyncio.timeout(wait):
+                        await self.wakeup.wait()
                 continue
             await self.deliver(row)
 

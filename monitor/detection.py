@@ -63,13 +63,13 @@ class DetectionSettings:
 
 @dataclass
 class Detected:
-    """What one event revealed. ``wait`` asks the router to come back with an event after a delay
-    (the end of an OOM's wait for its ``die``). ``containers`` (after a re-check) and ``volume_stacks``
+    """What one event revealed. ``later`` is an event for the router to schedule after a delay (the end
+    of an OOM's wait for its ``die``). ``containers`` (after a re-check) and ``volume_stacks``
     (after a volume measurement) list everything that exists now, so that incidents of what is gone can
     end; None when the event does not say."""
 
     findings: list[Finding] = field(default_factory=list)
-    wait: tuple[OomWaitEnded, float] | None = None
+    later: tuple[OomWaitEnded, float] | None = None
     containers: set[str] | None = None
     volume_stacks: set[tuple[str | None, str | None]] | None = None
 
@@ -117,7 +117,7 @@ class Detection:
         history.pending_oom_at = event.time
         history.pending_oom_nano = event.time_nano
         wait = OomWaitEnded(container_id=event.container_id, oom_time_nano=event.time_nano)
-        return Detected(wait=(wait, self.settings.oom_confirm))
+        return Detected(later=(wait, self.settings.oom_confirm))
 
     async def _container_event(self, event: ContainerEventReceived) -> list[Finding]:
         history = self.history.touch(event.container_id, event.name)
@@ -133,9 +133,10 @@ class Detection:
                 history.remember(snapshot)
             return []
         if verb == "kill":
-            known = history.labels if history.snapshot is not None or history.labels else None
+            # A label named "signal" overwrites the event's attribute; labels not known yet may hold one.
+            labels_known = history.snapshot is not None or bool(history.labels)
+            spoofable = not labels_known or "signal" in history.labels
             stop_signal = history.snapshot.stop_signal if history.snapshot is not None else None
-            spoofable = known is None or "signal" in known
             if stops_container(event.attributes.get("signal"), stop_signal=stop_signal, spoofable=spoofable):
                 history.kill_intent_at = event.time
             return []
@@ -154,16 +155,7 @@ class Detection:
     async def _health(self, event: ContainerEventReceived, history: ContainerHistory) -> list[Finding]:
         if event.health == "healthy":
             attribution = self.attribute(history.labels or event.attributes)
-            return [
-                Finding(
-                    kind=Kind.CONTAINER_UNHEALTHY,
-                    firing=False,
-                    attribution=attribution,
-                    subject=event.name,
-                    container_id=event.container_id,
-                    reason="the health check passes again",
-                )
-            ]
+            return [health.over(event.name, event.container_id, attribution, reason=health.HEALTHY_AGAIN)]
         if event.health != "unhealthy":
             return []
         snapshot = await self._inspect(event.container_id)
@@ -195,7 +187,6 @@ class Detection:
             oom_window=settings.oom_confirm,
             exit_code=exit_code,
         )
-        history.last_death_at = event.time
         log.info(
             "monitor.container_died",
             container=event.name,
@@ -205,23 +196,15 @@ class Detection:
             tenant=attribution.tenant,
             stack=attribution.stack,
         )
-        findings = [
-            Finding(
-                kind=Kind.CONTAINER_UNHEALTHY,
-                firing=False,
-                attribution=attribution,
-                subject=event.name,
-                container_id=event.container_id,
-                reason=f"the container stopped ({cause.value})",
-            )
-        ]
+        stopped = f"the container stopped ({cause.value})"
+        findings = [health.over(event.name, event.container_id, attribution, reason=stopped)]
         if cause is DeathCause.OPERATOR:
             return findings
         if cause is DeathCause.OOM:
             history.pending_oom_at = history.pending_oom_nano = None
             history.oom_kills.append(event.time)
             recent = sum(1 for t in history.oom_kills if event.time - t <= settings.loop_window)
-            snapshot = snapshot or _gone(event, history, exit_code)
+            snapshot = snapshot or _removed_before_inspect(event, history, exit_code)
             findings.append(
                 oom.container_oom_killed(
                     snapshot,
@@ -233,16 +216,7 @@ class Detection:
             )
             return findings
         history.deaths.append(event.time)
-        loop = crash_loop.crash_loop(
-            name=event.name,
-            container_id=event.container_id,
-            snapshot=snapshot,
-            attribution=attribution,
-            deaths=list(history.deaths),
-            now=event.time,
-            threshold=settings.loop_threshold,
-            window=settings.loop_window,
-        )
+        loop = self._crash_loop(history, snapshot, attribution, now=event.time)
         if loop is not None:
             findings.append(loop)
         elif snapshot is not None:
@@ -261,6 +235,26 @@ class Detection:
                 )
             )
         return findings
+
+    def _crash_loop(
+        self,
+        history: ContainerHistory,
+        snapshot: ContainerSnapshot | None,
+        attribution: Attribution,
+        *,
+        now: float,
+    ) -> Finding | None:
+        """A crash-loop finding when the container's recorded deaths within the window reach the threshold."""
+        return crash_loop.crash_loop(
+            name=history.name,
+            container_id=history.container_id,
+            snapshot=snapshot,
+            attribution=attribution,
+            deaths=list(history.deaths),
+            now=now,
+            threshold=self.settings.loop_threshold,
+            window=self.settings.loop_window,
+        )
 
     async def oom_wait_ended(self, event: OomWaitEnded) -> Detected:
         """No ``die`` came after the ``oom``: if the container still runs, a process inside was killed."""
@@ -323,11 +317,17 @@ class Detection:
         return Detected(findings, volume_stacks=stacks)
 
     async def recheck(
-        self, *, since_ns: int | None, now: float, found_by: str = "a re-check"
+        self,
+        *,
+        since_ns: int | None,
+        now: float,
+        until_ns: int | None = None,
+        found_by: str = "a re-check",
     ) -> Detected | None:
-        """Inspect every container: state-based findings, deaths after ``since_ns`` (None: none), and
-        removal findings for containers we knew that are gone. None when Docker is unreachable.
-        ``found_by`` tells a page of a death found this way how it was found."""
+        """Inspect every container: state-based findings, deaths from ``since_ns`` (None: none) until
+        ``until_ns`` (None: now) not judged yet, and removal findings for containers we knew that are
+        gone. None when Docker is unreachable. ``found_by`` tells a page of a death found this way how
+        it was found."""
         try:
             snapshots = await asyncio.to_thread(self.inspector.snapshots)
         except DockerUnavailable as err:
@@ -341,21 +341,24 @@ class Detection:
             before = history.snapshot
             history.remember(snapshot)
             attribution = self.attribute(snapshot.labels)
-            judged = (
-                history.judged_until_ns is not None
-                and snapshot.finished_at_ns is not None
-                and snapshot.finished_at_ns <= history.judged_until_ns
+            finished = snapshot.finished_at_ns
+            to_judge = (
+                since_ns is not None
+                and finished is not None
+                and since_ns <= finished
+                and (until_ns is None or finished < until_ns)
+                and (history.judged_until_ns is None or finished > history.judged_until_ns)
             )
-            window_start = since_ns if since_ns is not None and not judged else None
-            if window_start is not None and snapshot.finished_at_ns is not None:
-                history.judged_until_ns = snapshot.finished_at_ns
+            window_start = since_ns if to_judge else None
+            if to_judge:
+                history.judged_until_ns = finished
             findings.extend(
                 recheck(
                     snapshot,
                     attribution,
                     since_ns=window_start,
                     now=now,
-                    oom_window=self.settings.loop_window,
+                    loop_window=self.settings.loop_window,
                     kill_intent_at=history.kill_intent_at,
                     intent_window=self.settings.intent_window,
                     found_by=found_by,
@@ -366,16 +369,7 @@ class Detection:
                 and snapshot.restart_count - before.restart_count >= self.settings.loop_threshold
             ):
                 history.deaths.extend([now] * (snapshot.restart_count - before.restart_count))
-                loop = crash_loop.crash_loop(
-                    name=snapshot.name,
-                    container_id=snapshot.container_id,
-                    snapshot=snapshot,
-                    attribution=attribution,
-                    deaths=list(history.deaths),
-                    now=now,
-                    threshold=self.settings.loop_threshold,
-                    window=self.settings.loop_window,
-                )
+                loop = self._crash_loop(history, snapshot, attribution, now=now)
                 if loop is not None:
                     findings.append(loop)
         for history in self.history.all():
@@ -430,10 +424,10 @@ def _labels_of(event: ContainerEventReceived) -> dict[str, str]:
     return {k: v for k, v in event.attributes.items() if k not in ("image", "name")}
 
 
-def _gone(
+def _removed_before_inspect(
     event: ContainerEventReceived, history: ContainerHistory, exit_code: int | None
 ) -> ContainerSnapshot:
-    """Stand-in state for a container removed before it could be inspected."""
+    """Stand-in state of an OOM-killed container removed before it could be inspected."""
     return ContainerSnapshot(
         container_id=event.container_id,
         name=event.name,

@@ -24,7 +24,6 @@ class ContainerHistory:
     deaths: deque[float] = field(default_factory=lambda: deque(maxlen=256))
     oom_kills: deque[float] = field(default_factory=lambda: deque(maxlen=256))
     snapshot: ContainerSnapshot | None = None
-    last_death_at: float | None = None
     # Deaths that finished at or before this time were judged (by their die event or a re-check).
     judged_until_ns: int | None = None
 
@@ -44,13 +43,12 @@ class HistoryBook:
     def get(self, container_id: str) -> ContainerHistory | None:
         return self._by_id.get(container_id)
 
-    def touch(self, container_id: str, name: str, labels: dict[str, str] | None = None) -> ContainerHistory:
+    def touch(self, container_id: str, name: str) -> ContainerHistory:
+        """The container's history, created on first use."""
         history = self._by_id.get(container_id)
         if history is None:
-            history = ContainerHistory(container_id=container_id, name=name, labels=dict(labels or {}))
+            history = ContainerHistory(container_id=container_id, name=name)
             self._by_id[container_id] = history
-        elif labels:
-            history.labels = dict(labels)
         return history
 
     def forget(self, container_id: str) -> None:

@@ -96,10 +96,6 @@ class IncidentStore:
         ).fetchone()
         return None if row is None else self._load(row)
 
-    def by_id(self, incident_id: str) -> Incident | None:
-        row = self.db.conn.execute("SELECT * FROM incidents WHERE id = ?", (incident_id,)).fetchone()
-        return None if row is None else self._load(row)
-
     def save(self, incident: Incident) -> Incident:
         """Insert or update this incident (by id); each save is a new revision (to mirror)."""
         incident = incident.model_copy(update={"revision": incident.revision + 1})
@@ -132,12 +128,6 @@ class IncidentStore:
 
     def firing(self) -> list[Incident]:
         rows = self.db.conn.execute("SELECT * FROM incidents WHERE state = 'firing' ORDER BY opened_at")
-        return [self._load(r) for r in rows]
-
-    def for_container(self, container_id: str) -> list[Incident]:
-        rows = self.db.conn.execute(
-            "SELECT * FROM incidents WHERE container_id = ? AND state = 'firing'", (container_id,)
-        )
         return [self._load(r) for r in rows]
 
     def unmirrored(self, limit: int = 100) -> list[Incident]:

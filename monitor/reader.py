@@ -82,6 +82,7 @@ class EventReader:
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop reading and close the stream; wait up to ``timeout`` seconds for the thread to end."""
         self._stop.set()
         self.interrupt("stopping")
         self._thread.join(timeout)

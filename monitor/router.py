@@ -48,10 +48,10 @@ class Router:
         clock: Callable[[], float],
         wake: Callable[[], None],
         stream_up: Callable[[], bool],
-        request: Callable[[MonitorEvent, float], None],
+        schedule: Callable[[MonitorEvent, float], None],
         first_since_ns: int,
     ) -> None:
-        """``wake`` pokes delivery, ``stream_up`` tells whether the reader is connected, ``request``
+        """``wake`` pokes delivery, ``stream_up`` tells whether the reader is connected, ``schedule``
         queues an event after a delay; deaths after ``first_since_ns`` are judged by the first re-check."""
         self.detection = detection
         self.book = book
@@ -60,10 +60,12 @@ class Router:
         self.clock = clock
         self.wake = wake
         self.stream_up = stream_up
-        self.request = request
+        self.schedule = schedule
         self.first_since_ns = first_since_ns
         self.cursor: tuple[int, str, str] | None = None
         self.stream_lost_at: float | None = None
+        # When the current stream was connected: a death after it comes with its own events.
+        self.connected_at_ns: int | None = None
         # Deaths after this time have not been judged by a successful re-check yet (Docker may have been
         # unreachable when one was due); every later re-check covers them until one succeeds.
         self.unjudged_since_ns: int | None = None
@@ -108,14 +110,15 @@ class Router:
             self.book.close_absent(
                 containers=detected.containers, volume_stacks=detected.volume_stacks, now=now
             )
-        if detected.wait is not None:
-            self.request(*detected.wait)
+        if detected.later is not None:
+            self.schedule(*detected.later)
         if notices and self.alerts.submit(notices, now):
             self.wake()
 
     def _connected(self, event: StreamConnected) -> None:
         self.metrics.connected.set(1)
         self.stream_lost_at = None
+        self.connected_at_ns = int(event.at * 1e9)
         first = event.lost_at is None
         if not first:
             self.metrics.reconnects.inc()
@@ -126,12 +129,15 @@ class Router:
         since = self.first_since_ns if first else (event.since_ns or int((event.lost_at or event.at) * 1e9))
         self.unjudged_since_ns = _earliest(since, self.unjudged_since_ns)
         reason = "start" if first else "reconnect"
-        self.request(RecheckRequested(reason=reason, since_ns=since), RECHECK_DELAY_SECONDS)
+        self.schedule(RecheckRequested(reason=reason, since_ns=since), RECHECK_DELAY_SECONDS)
 
     async def _recheck(self, reason: str, since_ns: int | None) -> None:
         now = self.clock()
+        # Deaths after the stream connected are the stream's to report (their kill may still be on its
+        # way when the re-check runs); only an overflow dropped such events, so it judges up to now.
+        until_ns = None if reason == "overflow" else self.connected_at_ns
         detected = await self.detection.recheck(
-            since_ns=since_ns, now=now, found_by=_found_by(reason, since_ns)
+            since_ns=since_ns, until_ns=until_ns, now=now, found_by=_found_by(reason, since_ns)
         )
         if detected is None:
             return

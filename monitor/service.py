@@ -166,7 +166,7 @@ class Monitor:
             clock=self.clock,
             wake=self.deliverer.poke,
             stream_up=self.reader.connected.is_set,
-            request=self._request,
+            schedule=self._schedule,
             first_since_ns=first_since_ns,
         )
         log.info(
@@ -224,7 +224,9 @@ class Monitor:
         finally:
             log.info("monitor.stopping")
             if self.reader is not None:
-                await asyncio.to_thread(self.reader.stop)
+                # Close the stream and go on: the reader thread (a daemon) ends by itself, and may be
+                # blocked connecting to a daemon that stopped answering.
+                self.reader.stop(timeout=0.0)
             if server is not None:
                 await server.close()
             for task in tasks:
@@ -236,6 +238,10 @@ class Monitor:
                 await self.mirror.aclose()
             self.db.close()
             executor.shutdown(wait=False, cancel_futures=True)
+            # asyncio.run() would wait for the default executor's threads, and one may be blocked in a
+            # call to a daemon that stopped answering (bounded only by the client's timeout, retried
+            # once). Hand asyncio an empty pool instead: stopping never waits on Docker.
+            loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
             log.info("monitor.stopped")
 
     # --- health ----------------------------------------------------------------------------------------
@@ -281,7 +287,7 @@ class Monitor:
             return
         self._queue.put_nowait(event)
 
-    def _request(self, event: MonitorEvent, delay: float) -> None:
+    def _schedule(self, event: MonitorEvent, delay: float) -> None:
         assert self._loop is not None
         self._loop.call_later(delay, self._enqueue, event)
 

@@ -6,6 +6,8 @@ from monitor.attribution import Attribution
 from monitor.findings import Finding, Kind, Severity
 from monitor.snapshot import ContainerSnapshot
 
+HEALTHY_AGAIN = "the health check passes again"
+
 
 def unhealthy(snapshot: ContainerSnapshot, attribution: Attribution, *, occurred_at: float) -> Finding | None:
     """Firing when inspect *now* says unhealthy (a replayed, already-recovered edge yields nothing)."""
@@ -37,11 +39,17 @@ def healthy_again(snapshot: ContainerSnapshot, attribution: Attribution) -> Find
     """Resolving when inspect says healthy."""
     if snapshot.health_status != "healthy":
         return None
+    return over(snapshot.name, snapshot.container_id, attribution, reason=HEALTHY_AGAIN)
+
+
+def over(name: str, container_id: str, attribution: Attribution, *, reason: str) -> Finding:
+    """The container is no longer unhealthy: its check passes again, or it stopped (a dead container
+    has no health, and Docker sends no "healthy" after a death)."""
     return Finding(
         kind=Kind.CONTAINER_UNHEALTHY,
         firing=False,
         attribution=attribution,
-        subject=snapshot.name,
-        container_id=snapshot.container_id,
-        reason="the health check passes again",
+        subject=name,
+        container_id=container_id,
+        reason=reason,
     )

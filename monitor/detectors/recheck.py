@@ -15,7 +15,7 @@ def recheck(
     *,
     since_ns: int | None,
     now: float,
-    oom_window: float,
+    loop_window: float,
     kill_intent_at: float | None = None,
     intent_window: float = 300.0,
     found_by: str = "a re-check",
@@ -42,7 +42,7 @@ def recheck(
     if snapshot.oom_killed:
         findings.append(
             oom.container_oom_killed(
-                snapshot, attribution, kills_in_window=1, window=oom_window, occurred_at=died_at
+                snapshot, attribution, kills_in_window=1, window=loop_window, occurred_at=died_at
             )
         )
         return findings

@@ -75,3 +75,10 @@ def sink() -> Iterator[Sink]:
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture
+def tenant() -> str:
+    """A tenant slug of this test's own. Other sessions' tenant containers on the shared engine page
+    into the test's sink too, so assertions only ever look at messages about this tenant."""
+    return unique("t")

@@ -9,6 +9,7 @@ from monitor.events import ContainerEventReceived
 from monitor.findings import Finding, Kind, Severity
 from monitor.incidents import Incident, Notice, NoticeType
 from monitor.messages import NoticeItem, render_item
+from monitor.outbox import Outbox
 from monitor.snapshot import ContainerSnapshot
 
 ACME_BOT = Attribution(tenant="acme", stack="bot", template="telegram-bot", plan="starter", source="labels")
@@ -84,6 +85,15 @@ def incident(**overrides: Any) -> Incident:
     }
     values.update(overrides)
     return Incident(**values)
+
+
+def sent_titles(outbox: Outbox) -> list[str]:
+    """Titles of the messages ready in the outbox, in order, each then taken out as delivered."""
+    titles = []
+    while (row := outbox.next_due(T0 + 1e6)) is not None:
+        titles.append(row.message.title)
+        outbox.delivered(row.id)
+    return titles
 
 
 def item(notice: NoticeType = "firing", **overrides: Any) -> NoticeItem:

@@ -4,7 +4,9 @@ waiting for outcomes, and Docker fixtures' building blocks."""
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import json
+import sys
 import threading
 import time
 import uuid
@@ -102,6 +104,24 @@ class Sink:
     def matching(self, *needles: str) -> list[dict[str, Any]]:
         return [m for m in self.messages() if all(n in str(m.get("title", "")) for n in needles)]
 
+    def about(self, tenant: str, stack: str | None = None, *, title: str = "") -> list[dict[str, Any]]:
+        """Messages whose title names this tenant (and stack) and starts with ``title``.
+
+        The engine is shared: every monitor a test starts also pages other sessions' containers into
+        the test's sink, so a test only ever looks at messages about its own tenant.
+        """
+
+        def names_it(text: str) -> bool:  # a title ends with its stack: "… / stack bot" is not "… bot2"
+            if stack is None:
+                return f"tenant {tenant} / " in text
+            return text.endswith(f"tenant {tenant} / stack {stack}")
+
+        return [
+            m
+            for m in self.messages()
+            if names_it(str(m.get("title", ""))) and str(m.get("title", "")).startswith(title)
+        ]
+
 
 def processed(logs: Logs, action: str, container: str) -> bool:
     """Whether the monitor has finished handling ``action`` for the named container."""
@@ -142,31 +162,39 @@ class MonitorThread:
             raise self.error
         return self
 
-    def outbox_empty(self) -> bool:
-        """No message waits for delivery or for its burst summary (read from the state file)."""
-        from monitor.outbox import Outbox
+    def pending(self, *needles: str) -> int:
+        """Messages (or burst items) waiting for delivery or for their summary that mention every one
+        of ``needles`` (read from the state file); with no needle, all of them."""
         from monitor.store import Database, db_path
 
         db = Database(db_path(self.monitor.settings.data_dir))
         try:
-            pending = Outbox(db).pending()
+            rows = db.conn.execute("SELECT items FROM outbox").fetchall()
         finally:
             db.close()
-        return pending["held"] == 0 and pending["ready"] == 0
+        return sum(1 for row in rows if all(needle in row["items"] for needle in needles))
+
+    def delivered(self, *needles: str) -> bool:
+        """Nothing that mentions all of ``needles`` waits in the outbox any more."""
+        return self.pending(*needles) == 0
 
     def settle(self, logs: Logs, *removed: str, api: Any) -> None:
         """Remove the named containers, wait until the monitor processed their removal (so every
-        earlier event of theirs too) and until nothing is left to deliver."""
+        earlier event of theirs too) and until no message about them is left to deliver (others'
+        containers on the shared engine may keep the outbox busy: only ours are waited for)."""
         for name in removed:
             api.remove_container(name, force=True)
         for name in removed:
             wait_until(lambda n=name: processed(logs, "destroy", n), what=f"the removal of {name}")  # type: ignore[misc]
-        wait_until(self.outbox_empty, what="an empty outbox")
+        for name in removed:
+            wait_until(lambda n=name: self.delivered(n), what=f"the messages about {name} to go out")  # type: ignore[misc]
 
     def stop(self) -> None:
         self.monitor.request_stop()
         self._thread.join(60)
-        assert not self._thread.is_alive(), "the monitor did not stop"
+        if self._thread.is_alive():
+            faulthandler.dump_traceback(file=sys.stderr, all_threads=True)  # where it is stuck
+        assert not self._thread.is_alive(), "the monitor did not stop (every thread's stack is on stderr)"
         if self.error:
             raise self.error
 
@@ -179,7 +207,9 @@ def settings_for(data_dir: Path, sink: Sink | None, **overrides: Any) -> Setting
         "runbook_base_url": "https://runbooks.test/agents/",
         "monitor_host_name": "testhost",
         "monitor_http_port": 0,
-        "monitor_group_window_seconds": 1.0,
+        # Every message is about one incident, so a test finds its own among the pages about other
+        # sessions' containers (the engine is shared); the grouping test sets its own window.
+        "monitor_group_window_seconds": 0.0,
         "monitor_resolve_hold_seconds": 0.5,
         "monitor_recovery_seconds": 600.0,
         "monitor_crash_loop_count": 3,

@@ -17,7 +17,7 @@ from monitor.outbox import Outbox
 from monitor.policy import Policy
 from monitor.silences import SilenceStore
 from monitor.store import Database
-from tests.monitor.fakes import T0, finding, incident
+from tests.monitor.fakes import T0, finding, incident, sent_titles
 
 
 @dataclass
@@ -34,11 +34,7 @@ class Parts:
         return Alerts(self.db, policy, MonitorMetrics(), host="h1", window=window, runbook_base="https://x/")
 
     def titles(self) -> list[str]:
-        titles = []
-        while (row := self.outbox.next_due(T0 + 10_000)) is not None:
-            titles.append(row.message.title)
-            self.outbox.delivered(row.id)
-        return titles
+        return sent_titles(self.outbox)
 
 
 @pytest.fixture

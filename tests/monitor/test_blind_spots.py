@@ -1,7 +1,7 @@
 """End-to-end, against the real engine: deaths the monitor used to miss or misjudge.
 
-Each test names the blind spot it closes. The containers are this run's own (unique names and stacks);
-assertions only look at messages about them, since other tests may share the engine.
+Each test names the blind spot it closes. The containers are this test's own (a tenant of its own, unique
+names and stacks); assertions only look at messages about them, since other sessions share the engine.
 """
 
 from __future__ import annotations
@@ -44,16 +44,16 @@ class InspectsOnlyOnceRemoved:
         return getattr(self._client, name)
 
 
-def firing_about(sink: Sink, stack: str) -> list[dict[str, Any]]:
-    return [m for m in sink.messages() if f"/ stack {stack}" in m["title"] and "[RESOLVED]" not in m["title"]]
+def firing_about(sink: Sink, tenant: str, stack: str) -> list[dict[str, Any]]:
+    return [m for m in sink.about(tenant, stack) if not m["title"].startswith("[RESOLVED]")]
 
 
-def resolved_about(sink: Sink, stack: str) -> list[dict[str, Any]]:
-    return [m for m in sink.messages() if f"/ stack {stack}" in m["title"] and "[RESOLVED]" in m["title"]]
+def resolved_about(sink: Sink, tenant: str, stack: str) -> list[dict[str, Any]]:
+    return sink.about(tenant, stack, title="[RESOLVED]")
 
 
 def test_a_crash_of_a_container_removed_on_exit_pages_with_the_event_exit_code(
-    docker: Any, sink: Sink, tmp_path: Path
+    docker: Any, sink: Sink, tmp_path: Path, tenant: str
 ) -> None:
     """`--rm` that crashes: one page with the `die` event's exit code (said to come from the event), no
     "[RESOLVED] … removed" after it; a `--rm` that exits 0 and one that is stopped send nothing."""
@@ -69,7 +69,7 @@ def test_a_crash_of_a_container_removed_on_exit_pages_with_the_event_exit_code(
                 docker,
                 unique(f"cft-rm-{stack}"),
                 command,
-                labels=tenant_labels("acme", stack),
+                labels=tenant_labels(tenant, stack),
                 auto_remove=True,
                 start=False,
             )
@@ -83,41 +83,43 @@ def test_a_crash_of_a_container_removed_on_exit_pages_with_the_event_exit_code(
         for container in ids.values():
             docker.start(container)
         docker.stop(ids[stopped], timeout=1)
-        wait_until(lambda: firing_about(sink, crash), what="the crash page")
+        wait_until(lambda: firing_about(sink, tenant, crash), what="the crash page")
         for container in ids.values():
             wait_until(
                 lambda c=container: logged(logs, "monitor.event_processed", action="destroy", id=c[:12]),  # type: ignore[misc]
                 what="the removals",
             )
         wait_until(lambda: logged(logs, "monitor.incident_resolved", stack=crash), what="the incident to end")
-        wait_until(monitor.outbox_empty, what="an empty outbox")
-    [page] = firing_about(sink, crash)
+        wait_until(lambda: monitor.delivered(f"tenant {tenant} / "), what="every message about the tenant")
+    [page] = firing_about(sink, tenant, crash)
     assert page["title"].startswith("[CRITICAL] Container crashed")
     assert "exited with code 3" in page["message"]
     assert "the die event" in page["message"]
-    assert resolved_about(sink, crash) == []
-    assert firing_about(sink, clean) == [] and firing_about(sink, stopped) == []
+    assert resolved_about(sink, tenant, crash) == []
+    assert firing_about(sink, tenant, clean) == [] and firing_about(sink, tenant, stopped) == []
 
 
-def test_a_reload_signal_is_not_an_operator_stop(docker: Any, sink: Sink, tmp_path: Path) -> None:
+def test_a_reload_signal_is_not_an_operator_stop(
+    docker: Any, sink: Sink, tmp_path: Path, tenant: str
+) -> None:
     """`docker kill -s HUP` (a reload) does not excuse the crash that follows it; a TERM still does."""
     reloaded, stopped = unique("reloaded"), unique("termed")
     with capture_logs() as logs, running(Monitor(settings_for(tmp_path, sink))) as monitor:
         hup = run(
-            docker, unique("cft-hup"), ["sh", "-c", "sleep 2; exit 3"], labels=tenant_labels("acme", reloaded)
+            docker, unique("cft-hup"), ["sh", "-c", "sleep 2; exit 3"], labels=tenant_labels(tenant, reloaded)
         )
-        term = run(docker, unique("cft-term"), ["sleep", "600"], labels=tenant_labels("acme", stopped))
+        term = run(docker, unique("cft-term"), ["sleep", "600"], labels=tenant_labels(tenant, stopped))
         docker.kill(hup, signal="SIGHUP")
         docker.kill(term, signal="SIGTERM")  # PID 1 without a handler ignores it: stop it for real
         docker.kill(term, signal="SIGKILL")
-        wait_until(lambda: firing_about(sink, reloaded), what="the crash page after the reload signal")
+        wait_until(lambda: firing_about(sink, tenant, reloaded), what="the crash page after the reload")
         wait_until(lambda: processed(logs, "die", _name(docker, term)), what="the killed container's death")
         monitor.settle(logs, _name(docker, hup), _name(docker, term), api=docker)
-    [page] = firing_about(sink, reloaded)
+    [page] = firing_about(sink, tenant, reloaded)
     assert (
         page["title"].startswith("[CRITICAL] Container crashed") and "exited with code 3" in page["message"]
     )
-    assert firing_about(sink, stopped) == []
+    assert firing_about(sink, tenant, stopped) == []
 
 
 def _name(api: Any, container: str) -> str:
@@ -125,7 +127,7 @@ def _name(api: Any, container: str) -> str:
 
 
 def test_a_death_found_only_by_the_recheck_with_exit_137_is_a_crash(
-    docker: Any, sink: Sink, tmp_path: Path
+    docker: Any, sink: Sink, tmp_path: Path, tenant: str
 ) -> None:
     """While the monitor is down a container exits 137 with no stop or kill; its events leave Docker's
     256-event buffer. The restarted monitor's re-check finds it and pages a crash, saying how it was found."""
@@ -134,19 +136,19 @@ def test_a_death_found_only_by_the_recheck_with_exit_137_is_a_crash(
     with capture_logs() as logs:
         with running(Monitor(settings_for(tmp_path, sink))) as first:
             warmup = unique("cft-warm")
-            run(docker, warmup, ["true"], labels=tenant_labels("acme", unique("warm")))
+            run(docker, warmup, ["true"], labels=tenant_labels(tenant, unique("warm")))
             first.settle(logs, warmup, api=docker)
-        container = run(docker, name, ["sh", "-c", "exit 137"], labels=tenant_labels("acme", stack))
+        container = run(docker, name, ["sh", "-c", "exit 137"], labels=tenant_labels(tenant, stack))
         docker.wait(container, timeout=60)
         for i in range(150):  # 300 volume events push the death's events out of the daemon's buffer
             volume = f"{unique('cft-flood')}-{i}"
             docker.create_volume(volume, labels=run_labels())
             docker.remove_volume(volume)
         with running(Monitor(settings_for(tmp_path, sink))) as second:
-            wait_until(lambda: firing_about(sink, stack), what="the crash page from the re-check")
+            wait_until(lambda: firing_about(sink, tenant, stack), what="the crash page from the re-check")
             second.settle(logs, name, api=docker)
     assert not processed(logs, "die", name), "the death must come from the re-check, not the replay"
-    [page] = firing_about(sink, stack)
+    [page] = firing_about(sink, tenant, stack)
     assert (
         page["title"].startswith("[CRITICAL] Container crashed") and "exited with code 137" in page["message"]
     )

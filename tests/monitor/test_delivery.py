@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,21 @@ async def test_unrouted_messages_leave_the_outbox(tmp_path: Path) -> None:
     assert outbox.pending()["ready"] == 0
     assert logs[0]["event"] == "monitor.notification_unrouted"
     db.close()
+
+
+async def test_a_poke_at_the_moment_of_stopping_still_ends_the_loop(tmp_path: Path) -> None:
+    """The monitor stops by cancelling the delivery loop; a poke in the same instant must not swallow
+    that cancellation (``asyncio.wait_for`` on Python 3.11 returns instead when the awaited event is set
+    as the cancel arrives, and the monitor then never stopped)."""
+    db = Database(tmp_path / "m.db")
+    try:
+        deliverer = Deliverer(Outbox(db), ScriptedNotifier(), MonitorMetrics(), clock=Clock(), retry_max=1)
+        loop = asyncio.create_task(deliverer.run())
+        for _ in range(5):  # into its wait for a poke
+            await asyncio.sleep(0)
+        deliverer.poke()
+        loop.cancel()
+        done, _ = await asyncio.wait({loop}, timeout=30)
+        assert loop in done and loop.cancelled()
+    finally:
+        db.close()

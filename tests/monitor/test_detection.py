@@ -41,11 +41,11 @@ async def test_oom_then_die_is_one_oom_finding_even_with_a_spoofed_exit_code() -
     inspector = FakeInspector({CID: snapshot(exit_code=137, oom_killed=True, memory_limit_bytes=16 << 20)})
     h = handler(inspector)
     first = await h.container_event(event("oom", T0))
-    assert first.findings == [] and first.wait is not None
-    wait, delay = first.wait
+    assert first.findings == [] and first.later is not None
+    wait, delay = first.later
     assert delay == 1.0 and wait == OomWaitEnded(container_id=CID, oom_time_nano=int(T0 * 1e9))
     for n in range(1, 5):
-        assert (await h.container_event(event("oom", T0 + n * 0.001))).wait is None
+        assert (await h.container_event(event("oom", T0 + n * 0.001))).later is None
     [oom] = [f for f in await found(h, event("die", T0 + 0.06, exitCode="0")) if f.firing]
     assert oom.kind is Kind.OOM_KILLED and oom.evidence["exit_code"] == 137
     assert (await h.oom_wait_ended(wait)).findings == []
@@ -55,7 +55,7 @@ async def test_an_oom_without_a_death_is_a_process_kill_after_the_confirm_window
     """No die within the window and the container runs: a process inside was killed."""
     inspector = FakeInspector({CID: snapshot(running=True, status="running")})
     h = handler(inspector)
-    wait = (await h.container_event(event("oom", T0))).wait
+    wait = (await h.container_event(event("oom", T0))).later
     assert wait is not None
     [killed] = (await h.oom_wait_ended(wait[0])).findings
     assert killed.kind is Kind.OOM_KILLED and "A process inside" in killed.detail

@@ -123,11 +123,11 @@ async def _with_pb(server: PocketBaseServer, fn: Any) -> Any:
 
 @pytest.mark.docker
 def test_a_failed_suspend_leaves_the_stack_watched_and_a_real_suspend_silences_it(
-    docker: Any, sink: Sink, tmp_path: Path, pocketbase: PocketBaseServer
+    docker: Any, sink: Sink, tmp_path: Path, pocketbase: PocketBaseServer, tenant: str
 ) -> None:
     """A stack recorded desired=suspended but status=running (the suspend failed) still pages its crash;
     once its status is suspended, a crash of it does not page (suppressed, with the reason logged)."""
-    slug, stack = "acme", unique("bot")
+    slug, stack = tenant, unique("bot")
     _, stack_id = _run_async(
         _with_pb(pocketbase, lambda pb: _tenant_with_stack(pb, slug, stack, desired_state="suspended"))
     )
@@ -139,7 +139,7 @@ def test_a_failed_suspend_leaves_the_stack_watched_and_a_real_suspend_silences_i
     ):
         first = unique("cft-suspend-failed")
         run(docker, first, ["sh", "-c", "exit 3"], labels=tenant_labels(slug, stack))
-        wait_until(lambda: sink.matching("[CRITICAL] Container crashed", f"stack {stack}"), what="the page")
+        wait_until(lambda: sink.about(slug, stack), what="the page")
         m.settle(logs, first, api=docker)
         _run_async(
             _with_pb(pocketbase, lambda pb: pb.update_record("stacks", stack_id, {"status": "suspended"}))
@@ -153,7 +153,9 @@ def test_a_failed_suspend_leaves_the_stack_watched_and_a_real_suspend_silences_i
             lambda: logged(logs, "monitor.notification_suppressed", stack=stack), what="the suppression"
         )
         m.settle(logs, second, api=docker)
-    assert len(sink.matching("[CRITICAL] Container crashed", f"stack {stack}")) == 1, sink.titles()
+    assert [m["title"] for m in sink.about(slug)] == [
+        f"[CRITICAL] Container crashed — tenant {slug} / stack {stack}"
+    ]
     [suppressed] = logged(logs, "monitor.notification_suppressed", stack=stack)
     assert suppressed["reason"] == "stack status is suspended"
 
@@ -191,7 +193,12 @@ def _zombie(pid: int) -> bool:
 
 @pytest.mark.docker
 def test_the_running_monitor_mirrors_incidents_and_loses_none_while_pocketbase_is_down(
-    docker: Any, sink: Sink, tmp_path: Path, pocketbase: PocketBaseServer, outage: tuple[Any, Any]
+    docker: Any,
+    sink: Sink,
+    tmp_path: Path,
+    pocketbase: PocketBaseServer,
+    outage: tuple[Any, Any],
+    tenant: str,
 ) -> None:
     """A crash opens an incident and its container's removal ends it: both states reach PocketBase. With
     PocketBase down, another incident opens and ends; when PocketBase is back, it is there too, resolved."""
@@ -201,7 +208,7 @@ def test_the_running_monitor_mirrors_incidents_and_loses_none_while_pocketbase_i
     settings = settings_for(tmp_path, sink, monitor_mirror_interval_seconds=0.2)
 
     def records() -> list[dict[str, Any]]:
-        query = pb_filter("stack = {:s}", s=stack)
+        query = pb_filter("tenant = {:t} && stack = {:s}", t=tenant, s=stack)
         return list(_run_async(_with_pb(pocketbase, lambda c: c.list_records("incidents", filter=query))))
 
     with (
@@ -209,14 +216,14 @@ def test_the_running_monitor_mirrors_incidents_and_loses_none_while_pocketbase_i
         running(_monitor_with(settings, pb)) as m,
     ):
         before = unique("cft-mirror-up")
-        run(docker, before, ["sh", "-c", "exit 5"], labels=tenant_labels("acme", stack))
+        run(docker, before, ["sh", "-c", "exit 5"], labels=tenant_labels(tenant, stack))
         wait_until(lambda: [r for r in records() if r["state"] == "firing"], what="the open incident")
         m.settle(logs, before, api=docker)
         wait_until(lambda: [r for r in records() if r["state"] == "resolved"], what="the resolved record")
         stop_pb()
         during = unique("cft-mirror-down")
-        run(docker, during, ["sh", "-c", "exit 6"], labels=tenant_labels("acme", stack))
-        wait_until(lambda: [p for p in sink.messages() if during in p["message"]], what="the page meanwhile")
+        run(docker, during, ["sh", "-c", "exit 6"], labels=tenant_labels(tenant, stack))
+        wait_until(lambda: [m for m in sink.about(tenant) if during in m["message"]], what="the page")
         m.settle(logs, during, api=docker)
         wait_until(lambda: logged(logs, "monitor.mirror_failed"), what="a failed mirror round")
         start_pb()

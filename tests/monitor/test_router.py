@@ -19,7 +19,7 @@ from monitor.policy import Policy
 from monitor.router import Router
 from monitor.silences import SilenceStore
 from monitor.store import Database
-from tests.monitor.fakes import T0, FakeInspector, event, snapshot
+from tests.monitor.fakes import T0, FakeInspector, event, sent_titles, snapshot
 
 pytestmark = pytest.mark.anyio
 CID = "c" * 64
@@ -35,11 +35,7 @@ class Rig:
     connected: list[bool] = field(default_factory=lambda: [True])
 
     def titles(self) -> list[str]:
-        titles = []
-        while (row := self.outbox.next_due(T0 + 1e6)) is not None:
-            titles.append(row.message.title)
-            self.outbox.delivered(row.id)
-        return titles
+        return sent_titles(self.outbox)
 
 
 @pytest.fixture
@@ -62,7 +58,7 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
         clock=lambda: T0 + 1000,
         wake=lambda: None,
         stream_up=lambda: rig.connected[-1],
-        request=lambda event, delay: rig.requested.append((event, delay)),
+        schedule=lambda event, delay: rig.requested.append((event, delay)),
         first_since_ns=int(T0 * 1e9),
     )
     yield rig
@@ -131,3 +127,25 @@ async def test_a_recheck_that_finds_docker_down_is_covered_by_the_next_one(rig: 
     await rig.router.handle(RecheckRequested(reason="periodic"))
     assert rig.titles() == ["[CRITICAL] Container crashed — tenant acme / stack bot"]
     assert rig.router.unjudged_since_ns is None
+
+
+async def test_a_death_after_the_stream_connected_is_left_to_its_own_events(rig: Rig) -> None:
+    """The re-check after a connect judges only deaths before it: a container stopped just after the
+    monitor started is not paged as a crash when the re-check runs before the stop's events arrive."""
+    await rig.router.handle(StreamConnected(at=T0 + 1, since_ns=None))
+    [(recheck, _)] = rig.requested
+    rig.inspector.states[CID] = snapshot(exit_code=137, finished_at_ns=int((T0 + 2) * 1e9))
+    await rig.router.handle(recheck)
+    assert rig.titles() == []
+    await rig.router.handle(event("kill", T0 + 1.5, signal="15"))
+    await rig.router.handle(event("die", T0 + 2, exitCode="137"))
+    assert rig.titles() == []
+
+
+async def test_a_death_before_the_stream_connected_is_judged_by_the_recheck(rig: Rig) -> None:
+    """A crash between the monitor's start window and the connection has no event of its own: paged."""
+    await rig.router.handle(StreamConnected(at=T0 + 1, since_ns=None))
+    [(recheck, _)] = rig.requested
+    rig.inspector.states[CID] = snapshot(exit_code=137, finished_at_ns=int((T0 + 0.5) * 1e9))
+    await rig.router.handle(recheck)
+    assert rig.titles() == ["[CRITICAL] Container crashed — tenant acme / stack bot"]

@@ -1,9 +1,12 @@
-"""Monitor wiring without Docker: the bounded queue and the health verdict."""
+"""Monitor wiring without Docker: the bounded queue, the health verdict, stopping."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -12,7 +15,7 @@ from monitor import service
 from monitor.events import RecheckRequested
 from monitor.service import Monitor
 from tests.monitor.fakes import event
-from tests.monitor.support import settings_for
+from tests.monitor.support import MonitorThread, settings_for, wait_until
 
 
 def never() -> object:
@@ -50,3 +53,43 @@ def test_blank_secrets_from_compose_defaults_count_as_unset(tmp_path: Path) -> N
     monitor = Monitor(settings_for(tmp_path, None, apprise_urls=" "), docker_factory=never)
     assert isinstance(monitor.notifier, LogOnlyNotifier)
     assert service._secret(None) == "" and service._secret(SecretStr(" x ")) == "x"
+
+
+class HungDaemon:
+    """A Docker client whose event stream is connected but whose other calls block until ``release``
+    is set: a daemon that stopped answering."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.blocked = threading.Event()
+
+    def ping(self) -> bool:
+        return True
+
+    def events(self, **_: Any) -> Any:
+        return self
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        self.release.wait()
+        return iter(())
+
+    def containers(self, **_: Any) -> list[dict[str, Any]]:
+        self.blocked.set()
+        self.release.wait()
+        return []
+
+    def close(self) -> None:
+        return None
+
+
+def test_stopping_does_not_wait_for_a_docker_call_that_hangs(tmp_path: Path) -> None:
+    """A daemon that stopped answering does not keep the monitor from stopping (SIGTERM, a restart):
+    the call still blocked in it is left to its own timeout."""
+    daemon = HungDaemon()
+    thread = MonitorThread(Monitor(settings_for(tmp_path, None), docker_factory=lambda: daemon)).start()
+    try:
+        wait_until(daemon.blocked.is_set, what="the start re-check to block in the daemon")
+        thread.stop()
+        assert not daemon.release.is_set(), "the monitor stopped while the call was still blocked"
+    finally:
+        daemon.release.set()

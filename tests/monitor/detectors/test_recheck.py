@@ -15,7 +15,7 @@ def kinds(snap: object, since: int | None = SINCE, intent: float | None = None) 
         ACME_BOT,
         since_ns=since,
         now=T0,
-        oom_window=600,
+        loop_window=600,
         kill_intent_at=intent,
         intent_window=300,
         found_by="the re-check after the Docker event stream was lost",
@@ -49,7 +49,7 @@ def test_a_crash_found_by_a_recheck_says_so_in_its_evidence() -> None:
         ACME_BOT,
         since_ns=SINCE,
         now=T0,
-        oom_window=600,
+        loop_window=600,
         found_by="the re-check after the Docker event stream was lost",
     )
     assert found.evidence["found_by"] == "the re-check after the Docker event stream was lost"
