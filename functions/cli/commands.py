@@ -68,15 +68,6 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
     return params
 
 
-def run_monitor(argv: list[str]) -> int:
-    try:
-        from monitor.cli import main as monitor_main
-    except ImportError as err:
-        raise SystemExit(f"cfa: the monitor is not installed ({err})") from err
-    code: int = monitor_main(argv)
-    return code
-
-
 async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     command = args.command
     if command == "templates":

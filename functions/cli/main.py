@@ -19,8 +19,6 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from functions.cli import commands
-from functions.operations.volumes import COPY_IMAGE
 from shared import redaction
 from shared.errors import CfaError
 from shared.logging import configure_logging, get_logger
@@ -54,6 +52,8 @@ def _lock_flag() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from functions.operations.volumes import COPY_IMAGE
+
     common = _json_flag()
     locking = _lock_flag()
     parser = argparse.ArgumentParser(
@@ -260,6 +260,9 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     for signum in (signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(signum, interrupt, signum)
     try:
+        # Imported here: `cfa monitor run` (a long-lived sidecar) never loads the command layer.
+        from functions.cli import commands
+
         return await commands.dispatch(args, settings)
     except asyncio.CancelledError:
         if received:
@@ -288,11 +291,20 @@ def _quiet_closed_stdout() -> int:
     return 0
 
 
+def _run_monitor(argv: list[str]) -> int:
+    try:
+        from monitor.cli import main as monitor_main
+    except ImportError as err:
+        raise SystemExit(f"cfa: the monitor is not installed ({err})") from err
+    code: int = monitor_main(argv)
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["monitor"]:
         # The monitor has its own parser (python -m monitor); hand it everything, --help included.
-        return commands.run_monitor(arguments[1:])
+        return _run_monitor(arguments[1:])
     args = build_parser().parse_args(arguments)
     try:
         settings = Settings()

@@ -193,6 +193,7 @@ def test_doctor_names_a_missing_ability(cfa: Cfa, served_coolify: tuple[FakeCool
 
 def test_monitor_commands_are_reachable_through_cfa(cfa: Cfa) -> None:
     """`cfa monitor ...` hands everything, --help included, to the monitor's own command line."""
+    assert cfa("tenants", "create", "acme", "--plan", "starter")[0] == 0
     code, out, _ = cfa("monitor", "silence", "--tenant", "acme", "--for", "1h", "--reason", "upgrade")
     assert code == 0 and "tenant acme" in out
     code, out, _ = cfa("monitor", "silences")
