@@ -1,0 +1,42 @@
+"""Resource figures measured by a stack run, one JSON line per service in ``$CFA_STACKS_REPORT``;
+``scripts/stacks/run`` prints them as a table at the end (only what that run measured)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from tests.stacks.harness import RunEnv, StackRun
+from tests.stacks.kernel import applied, memory_figures, seconds_to_healthy
+
+MIB = 1024 * 1024
+
+
+def record(run: RunEnv, row: dict[str, Any]) -> None:
+    with run.report.open("a") as out:
+        out.write(json.dumps(row) + "\n")
+
+
+def record_idle(run: RunEnv, api: Any, stack: StackRun, services: list[str], *, note: str = "") -> None:
+    """Memory of each (running) service now, against its plan limit, and its start-to-healthy time."""
+    for service in services:
+        found = applied(api, stack.container(service))
+        memory = memory_figures(found)
+        limit = found.host_config.get("Memory") or 0
+        healthy = seconds_to_healthy(found.inspect)
+        record(
+            run,
+            {
+                "template": stack.rendered.template,
+                "plan": stack.rendered.plan,
+                "service": service,
+                "rss_mib": round(memory["rss_bytes"] / MIB, 1),
+                "usage_mib": round(memory["usage_bytes"] / MIB, 1),
+                "limit_mib": round(limit / MIB),
+                "start_to_healthy_s": round(healthy, 1) if healthy is not None else None,
+                "up_wait_s": round(stack.up_seconds, 1),
+                "note": note,
+                "measured_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+            },
+        )
