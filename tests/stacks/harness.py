@@ -28,6 +28,7 @@ import httpx
 import yaml
 
 from shared.secrets import SecretKind, generate
+from tests.stacks.kernel import seconds_to_healthy
 
 REPO = Path(__file__).resolve().parents[2]
 CFA = Path(sys.executable).with_name("cfa")
@@ -430,8 +431,8 @@ class Compose:
             self("logs", "--no-color", "--no-log-prefix", *services, check=False).stdout, self.hidden
         )
 
-    def save_logs(self) -> Path:
-        path = self.directory / "logs.txt"
+    def save_logs(self, label: str = "final") -> Path:
+        path = self.directory / f"logs-{label}.txt"
         path.write_text(redact(self("logs", "--no-color", "--timestamps", check=False).stdout, self.hidden))
         return path
 
@@ -439,6 +440,14 @@ class Compose:
         """The last lines of every service's log (secrets redacted), for a failure message."""
         text = redact(self("logs", "--no-color", "--tail", str(lines), check=False).stdout, self.hidden)
         return f"--- last {lines} log lines per service ---\n{text[-6000:]}"
+
+
+def no_networks_but_the_builtins(api: Any) -> None:
+    """The engine holds no network but its built-in host and none (it runs with --bridge=none): no stack
+    or override ever created one (a bridge would give containers an address outside loopback)."""
+    names = sorted(str(n["Name"]) for n in api.networks())
+    if names != ["host", "none"]:
+        raise StackFailure(f"the engine has networks {names}: only loopback namespaces are allowed")
 
 
 def write_env_file(path: Path, values: Mapping[str, str]) -> None:
@@ -458,10 +467,29 @@ class StackRun:
     compose: Compose
     fakes: Fakes
     secrets: dict[str, str]
+    api: Any
     up_seconds: float = 0.0
+    healthy_seconds: dict[str, float | None] = field(default_factory=dict)
 
     def container(self, service: str) -> str:
         return self.compose.container_id(service)
+
+    def up(self, *services: str) -> None:
+        """``up --wait``, then note each service's start-to-healthy time (Docker keeps only the last
+        five health results, so this is read at once)."""
+        self.up_seconds = self.compose.up(*services)
+        no_networks_but_the_builtins(self.api)
+        self.healthy_seconds = {}
+        for service in self.rendered.services:
+            ids = self.compose("ps", "--all", "--quiet", service).stdout.split()
+            if ids:
+                self.healthy_seconds[service] = seconds_to_healthy(self.api.inspect_container(ids[0]))
+
+    def restart(self) -> None:
+        """Stop and start the whole stack as a redeploy does: ``down`` (volumes kept), ``up --wait``."""
+        self.compose.save_logs("before-restart")
+        self.compose.down(volumes=False)
+        self.up()
 
 
 @contextmanager
@@ -470,6 +498,7 @@ def running_stack(
     rendered: Rendered,
     *,
     name: str,
+    api: Any,
     extra: Mapping[str, Mapping[str, Any]] | None = None,
     services: Iterable[str] = (),
 ) -> Iterator[StackRun]:
@@ -496,9 +525,9 @@ def running_stack(
     )
     compose.down(volumes=True)
     fakes = Fakes(control / "fakes.sock")
-    stack = StackRun(rendered=rendered, compose=compose, fakes=fakes, secrets=values)
+    stack = StackRun(rendered=rendered, compose=compose, fakes=fakes, secrets=values, api=api)
     try:
-        stack.up_seconds = compose.up(*services)
+        stack.up(*services)
         wait_for(fakes.answers, what="the fakes' control socket", timeout=60)
         yield stack
     finally:

@@ -64,11 +64,17 @@ class Applied:
 
 
 def applied(api: Any, container: str) -> Applied:
+    """The container as inspected; ``pid`` is 0 when it is not running (then only the configuration
+    can be checked)."""
     info: dict[str, Any] = api.inspect_container(container)
-    pid = int(info["State"]["Pid"])
-    if pid <= 0:
-        raise AssertionError(f"container {info['Name']} is not running ({info['State']['Status']})")
-    return Applied(info, pid)
+    return Applied(info, int(info["State"]["Pid"] or 0))
+
+
+def exec_in(api: Any, container: str, command: list[str], *, user: str = "") -> tuple[int, str]:
+    """Run ``command`` in the running container (as its own user unless ``user``); exit code and output."""
+    exec_id = api.exec_create(container, command, user=user, stdout=True, stderr=True)["Id"]
+    output = api.exec_start(exec_id).decode(errors="replace")
+    return int(api.exec_inspect(exec_id)["ExitCode"]), output
 
 
 def _uid(user: str) -> str:
@@ -81,11 +87,13 @@ def hardening_problems(found: Applied, service: dict[str, Any]) -> list[str]:
     Checked: user (and the process's real uid), read-only root (the mount), tmpfs mounts, dropped
     capabilities (CapEff and CapBnd 0 when ALL are dropped), no-new-privileges (the NoNewPrivs bit),
     init, pids/memory/CPU limits (HostConfig and the cgroup files), log driver and rotation, no
-    published ports, not privileged, and no network interface but loopback.
+    published ports, not privileged, and no network interface but loopback. For a container that is
+    not running (a finished one-shot) only what ``docker inspect`` shows.
     """
     problems: list[str] = []
     hc, cfg = found.host_config, found.inspect["Config"]
-    status = found.status()
+    live = found.pid > 0
+    status = found.status() if live else {}
 
     def expect(what: str, actual: object, wanted: object) -> None:
         if actual != wanted:
@@ -93,48 +101,56 @@ def hardening_problems(found: Applied, service: dict[str, Any]) -> list[str]:
 
     if "user" in service:
         expect("user", cfg.get("User"), str(service["user"]))
-        expect("process uid", status["Uid"].split()[:2], [_uid(str(service["user"]))] * 2)
+        if live:
+            expect("process uid", status["Uid"].split()[:2], [_uid(str(service["user"]))] * 2)
     expect("read-only root (inspect)", bool(hc.get("ReadonlyRootfs")), bool(service.get("read_only", False)))
-    expect(
-        "read-only root (mount)", "ro" in found.root_mount_options(), bool(service.get("read_only", False))
-    )
+    if live:
+        wanted_ro = bool(service.get("read_only", False))
+        expect("read-only root (mount)", "ro" in found.root_mount_options(), wanted_ro)
     for entry in service.get("tmpfs", []) or []:
         path, _, options = str(entry).partition(":")
         expect(f"tmpfs {path} (inspect)", (hc.get("Tmpfs") or {}).get(path), options)
-        mounted = found.mount(path)
+        mounted = found.mount(path) if live else ("tmpfs", {"rw"})
         if mounted is None or mounted[0] != "tmpfs" or "rw" not in mounted[1]:
             problems.append(f"tmpfs {path}: mounted as {mounted!r}")
     expect("cap_drop", sorted(hc.get("CapDrop") or []), sorted(service.get("cap_drop", [])))
     expect("cap_add", hc.get("CapAdd") or [], service.get("cap_add", []))
-    if "ALL" in service.get("cap_drop", []) and not service.get("cap_add"):
+    if live and "ALL" in service.get("cap_drop", []) and not service.get("cap_add"):
         expect("CapEff", status["CapEff"], "0000000000000000")
         expect("CapBnd", status["CapBnd"], "0000000000000000")
     if "no-new-privileges:true" in service.get("security_opt", []):
-        expect("NoNewPrivs", status["NoNewPrivs"], "1")
+        if live:
+            expect("NoNewPrivs", status["NoNewPrivs"], "1")
         if "no-new-privileges:true" not in (hc.get("SecurityOpt") or []):
             problems.append(f"security_opt: {hc.get('SecurityOpt')!r} lacks no-new-privileges:true")
     if "init" in service:
         expect("init", bool(hc.get("Init")), bool(service["init"]))
     if "pids_limit" in service:
         expect("pids limit (inspect)", hc.get("PidsLimit"), int(service["pids_limit"]))
-        expect("pids.max (cgroup)", found.cgroup("pids", "pids.max"), str(service["pids_limit"]))
+        if live:
+            expect("pids.max (cgroup)", found.cgroup("pids", "pids.max"), str(service["pids_limit"]))
     if "mem_limit" in service:
         wanted = parse_size(str(service["mem_limit"]))
         expect("memory limit (inspect)", hc.get("Memory"), wanted)
-        expect("memory.limit_in_bytes (cgroup)", int(found.cgroup("memory", "memory.limit_in_bytes")), wanted)
+        if live:
+            expect(
+                "memory.limit_in_bytes (cgroup)", int(found.cgroup("memory", "memory.limit_in_bytes")), wanted
+            )
     if "cpus" in service:
         wanted_nano = round(float(service["cpus"]) * 1e9)
         expect("NanoCpus (inspect)", hc.get("NanoCpus"), wanted_nano)
-        period = int(found.cgroup("cpu", "cpu.cfs_period_us"))
-        quota = int(found.cgroup("cpu", "cpu.cfs_quota_us"))
-        expect("cpu quota / period (cgroup)", round(quota / period, 3), round(float(service["cpus"]), 3))
+        if live:
+            period = int(found.cgroup("cpu", "cpu.cfs_period_us"))
+            quota = int(found.cgroup("cpu", "cpu.cfs_quota_us"))
+            expect("cpu quota / period (cgroup)", round(quota / period, 3), round(float(service["cpus"]), 3))
     if "logging" in service:
         logging = service["logging"]
         expect("log driver", hc["LogConfig"]["Type"], logging.get("driver", "json-file"))
         expect("log options", hc["LogConfig"].get("Config") or {}, dict(logging.get("options") or {}))
     expect("published ports", hc.get("PortBindings") or {}, {})
     expect("privileged", bool(hc.get("Privileged")), False)
-    expect("network interfaces", found.interfaces(), {"lo"})
+    if live:
+        expect("network interfaces", found.interfaces(), {"lo"})
     return problems
 
 

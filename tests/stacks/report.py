@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from tests.stacks.harness import RunEnv, StackRun
-from tests.stacks.kernel import applied, memory_figures, seconds_to_healthy
+from tests.stacks.kernel import applied, memory_figures
 
 MIB = 1024 * 1024
 
@@ -24,7 +24,7 @@ def record_idle(run: RunEnv, api: Any, stack: StackRun, services: list[str], *, 
         found = applied(api, stack.container(service))
         memory = memory_figures(found)
         limit = found.host_config.get("Memory") or 0
-        healthy = seconds_to_healthy(found.inspect)
+        healthy = stack.healthy_seconds.get(service)
         record(
             run,
             {

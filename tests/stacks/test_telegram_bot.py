@@ -60,7 +60,7 @@ def sink(run: RunEnv) -> Iterator[PageSink]:
 
 
 @pytest.fixture(scope="module")
-def bot(run: RunEnv, sink: PageSink) -> Iterator[StackRun]:
+def bot(run: RunEnv, api: Any, sink: PageSink) -> Iterator[StackRun]:
     rendered = render(
         run,
         "telegram-bot",
@@ -72,7 +72,7 @@ def bot(run: RunEnv, sink: PageSink) -> Iterator[StackRun]:
     extra = {service: {"environment": {"TELEGRAM_API_BASE": TELEGRAM_API_BASE}}}
     with (
         monitor_alongside(run, sink, "telegram-bot"),
-        running_stack(run, rendered, name="telegram-bot", extra=extra) as stack,
+        running_stack(run, rendered, name="telegram-bot", api=api, extra=extra) as stack,
     ):
         yield stack
 
