@@ -17,9 +17,9 @@ def table(rows: list[dict[str, object]]) -> str:
         "service",
         "idle RSS (MiB)",
         "usage incl. cache (MiB)",
-        "plan limit (MiB)",
+        "peak usage (MiB)",
+        "limit (MiB)",
         "start → healthy (s)",
-        "`up --wait` (s)",
         "note",
     ]
     lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
@@ -30,9 +30,9 @@ def table(rows: list[dict[str, object]]) -> str:
             row.get("service"),
             row.get("rss_mib"),
             row.get("usage_mib"),
+            row.get("peak_mib"),
             row.get("limit_mib"),
             row.get("start_to_healthy_s") if row.get("start_to_healthy_s") is not None else "-",
-            row.get("up_wait_s"),
             row.get("note") or "",
         ]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")

@@ -420,6 +420,10 @@ class Compose:
     def down(self, *, volumes: bool) -> None:
         self("down", "--timeout", "20", *(["--volumes"] if volumes else []), check=False)
 
+    def services(self) -> list[str]:
+        """The services ``up`` starts (active profiles only)."""
+        return self("config", "--services").stdout.split()
+
     def container_id(self, service: str) -> str:
         ids = self("ps", "--all", "--quiet", service).stdout.split()
         if len(ids) != 1:

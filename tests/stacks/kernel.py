@@ -170,7 +170,11 @@ def seconds_to_healthy(inspect: dict[str, Any]) -> float | None:
 
 
 def memory_figures(found: Applied) -> dict[str, int]:
-    """Memory of the container's cgroup now: anonymous RSS, and usage including page cache."""
+    """Memory of the container's cgroup: anonymous RSS now, usage now including page cache, and the
+    peak usage since the container started (cgroup v1's max_usage_in_bytes, page cache included)."""
     stat = found.memory_stat()
-    usage = int(found.cgroup("memory", "memory.usage_in_bytes"))
-    return {"rss_bytes": stat.get("total_rss", stat.get("rss", 0)), "usage_bytes": usage}
+    return {
+        "rss_bytes": stat.get("total_rss", stat.get("rss", 0)),
+        "usage_bytes": int(found.cgroup("memory", "memory.usage_in_bytes")),
+        "peak_bytes": int(found.cgroup("memory", "memory.max_usage_in_bytes")),
+    }
