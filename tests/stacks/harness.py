@@ -10,6 +10,7 @@ lives in that template's test.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -65,7 +66,6 @@ class RunEnv:
     images: dict[str, str | None]
     work: Path
     report: Path
-    full: bool
 
     def image(self, role: str) -> str:
         image = self.images.get(role)
@@ -89,7 +89,6 @@ def run_env() -> RunEnv | None:
         images=json.loads(images_file.read_text()),
         work=Path(_ENV["CFA_STACKS_WORK"]),
         report=Path(_ENV["CFA_STACKS_REPORT"]),
-        full=_ENV.get("CFA_STACKS_FULL") == "1",
     )
 
 
@@ -139,6 +138,7 @@ class Rendered:
     template: str
     tenant: str
     plan: str
+    params: dict[str, str]
     compose_yaml: str
     compose: dict[str, Any]
     loader: str | None
@@ -154,9 +154,6 @@ class Rendered:
     def references(self) -> set[str]:
         """Every ``${VAR…}`` the compose interpolates (``$${…}`` is an escaped literal)."""
         return set(re.findall(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)", self.compose_yaml))
-
-    def images(self) -> set[str]:
-        return {str(s["image"]) for s in self.services.values() if "image" in s}
 
 
 def cfa(run: RunEnv, *args: str, env: Mapping[str, str] | None = None) -> str:
@@ -190,6 +187,7 @@ def render(run: RunEnv, template: str, *, tenant: str, plan: str, params: Mappin
         template=template,
         tenant=tenant,
         plan=plan,
+        params=dict(params),
         compose_yaml=compose_yaml,
         compose=yaml.safe_load(compose_yaml),
         loader=data.get("compose_loader"),
@@ -216,11 +214,21 @@ def _dummy_for(spec: Mapping[str, Any]) -> str:
     raise StackFailure(f"no dummy value fits the pattern of secret parameter {spec.get('name')}")
 
 
-def stack_secrets(run: RunEnv, rendered: Rendered) -> dict[str, str]:
+def sha256(value: str) -> str:
+    """What the fakes record instead of a credential."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def template_meta(run: RunEnv, template: str) -> dict[str, Any]:
+    """``cfa templates show TEMPLATE --json``."""
+    meta: dict[str, Any] = json.loads(cfa(run, "templates", "show", template, "--json"))
+    return meta
+
+
+def stack_secrets(rendered: Rendered, meta: dict[str, Any]) -> dict[str, str]:
     """Values for the stack's ``.env``, as Coolify would hold them: the template's secret parameters
-    (fresh dummies) and its generated secrets (the project's own generator). Every variable the
-    render refers to must be among them."""
-    meta = json.loads(cfa(run, "templates", "show", rendered.template, "--json"))
+    (fresh dummies), its generated secrets (the project's own generator) and its secret aliases. Every
+    variable the render refers to must be among them."""
     values: dict[str, str] = {}
     for spec in meta.get("parameters", []):
         if spec.get("secret") and spec.get("env"):
@@ -228,6 +236,15 @@ def stack_secrets(run: RunEnv, rendered: Rendered) -> dict[str, str]:
     for spec in meta.get("secrets", []):
         kind: SecretKind = spec["kind"]
         values[str(spec["env"])] = generate(kind, int(spec.get("length") or 32))
+    # Secret aliases (where the template declares them): another secret's value under the name an image
+    # reads, selected by parameter values, as provisioning pushes them.
+    public = {str(p["name"]): p.get("default") for p in meta.get("parameters", [])}
+    public.update(rendered.params)
+    for alias in meta.get("secret_aliases", []) or []:
+        env, source, when = str(alias["env"]), str(alias["source"]), alias.get("when") or {}
+        selected = all(str(public.get(k)) == str(v) for k, v in when.items())
+        if selected and env not in values and source in values:
+            values[env] = values[source]
     missing = sorted(rendered.references() - set(values))
     if missing:
         raise StackFailure(
@@ -401,9 +418,8 @@ class Compose:
             )
         return result
 
-    def up(self, *services: str, timeout: int = 420) -> float:
-        """``up -d --wait`` (every service running and healthy, one-shots done); returns seconds taken."""
-        started = time.monotonic()
+    def up(self, *services: str, timeout: int = 420) -> None:
+        """``up -d --wait``: every service running and healthy, one-shots done."""
         self(
             "up",
             "-d",
@@ -415,7 +431,6 @@ class Compose:
             *services,
             timeout=timeout + 60,
         )
-        return time.monotonic() - started
 
     def down(self, *, volumes: bool) -> None:
         self("down", "--timeout", "20", *(["--volumes"] if volumes else []), check=False)
@@ -471,17 +486,29 @@ class StackRun:
     compose: Compose
     fakes: Fakes
     secrets: dict[str, str]
+    meta: dict[str, Any]
     api: Any
-    up_seconds: float = 0.0
     healthy_seconds: dict[str, float | None] = field(default_factory=dict)
 
     def container(self, service: str) -> str:
         return self.compose.container_id(service)
 
+    def secret(self, *, param: str | None = None, generated: str | None = None) -> str:
+        """The ``.env`` value of the template's secret parameter ``param``, or of its generated secret
+        ``generated`` (an env name the template must still declare)."""
+        if param is not None:
+            env = next(str(p["env"]) for p in self.meta["parameters"] if p["name"] == param)
+        else:
+            envs = [str(s["env"]) for s in self.meta["secrets"]]
+            if generated not in envs:
+                raise StackFailure(f"{self.rendered.template} no longer generates {generated}: {envs}")
+            env = str(generated)
+        return self.secrets[env]
+
     def up(self, *services: str) -> None:
         """``up --wait``, then note each service's start-to-healthy time (Docker keeps only the last
         five health results, so this is read at once)."""
-        self.up_seconds = self.compose.up(*services)
+        self.compose.up(*services)
         no_networks_but_the_builtins(self.api)
         self.healthy_seconds = {}
         for service in self.rendered.services:
@@ -514,7 +541,8 @@ def running_stack(
     control = directory / "control"
     control.mkdir(parents=True)
     control.chmod(0o777)  # the fakes run as nobody and create their socket here
-    values = stack_secrets(run, rendered)
+    meta = template_meta(run, rendered.template)
+    values = stack_secrets(rendered, meta)
     (directory / "compose.yml").write_text(rendered.compose_yaml)
     override = loopback_override(run, rendered, control, extra)
     (directory / "override.yml").write_text(yaml.safe_dump(override, sort_keys=False))
@@ -529,7 +557,7 @@ def running_stack(
     )
     compose.down(volumes=True)
     fakes = Fakes(control / "fakes.sock")
-    stack = StackRun(rendered=rendered, compose=compose, fakes=fakes, secrets=values, api=api)
+    stack = StackRun(rendered=rendered, compose=compose, fakes=fakes, secrets=values, meta=meta, api=api)
     try:
         stack.up(*services)
         wait_for(fakes.answers, what="the fakes' control socket", timeout=60)

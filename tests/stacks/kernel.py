@@ -58,6 +58,17 @@ class Applied:
                 return (Path("/sys/fs/cgroup") / controller / path.lstrip("/") / name).read_text().strip()
         raise AssertionError(f"no {controller} cgroup")
 
+    def peak_process_rss(self) -> int:
+        """The largest peak resident set (VmHWM) of the container's processes, in bytes."""
+        peaks = [0]
+        for pid in self.cgroup("memory", "cgroup.procs").split():
+            try:
+                lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+            except FileNotFoundError:  # it exited meanwhile
+                continue
+            peaks += [int(line.split()[1]) * 1024 for line in lines if line.startswith("VmHWM:")]
+        return max(peaks)
+
     def memory_stat(self) -> dict[str, int]:
         text = self.cgroup("memory", "memory.stat")
         return {k: int(v) for k, v in (line.split() for line in text.splitlines())}
@@ -170,11 +181,14 @@ def seconds_to_healthy(inspect: dict[str, Any]) -> float | None:
 
 
 def memory_figures(found: Applied) -> dict[str, int]:
-    """Memory of the container's cgroup: anonymous RSS now, usage now including page cache, and the
-    peak usage since the container started (cgroup v1's max_usage_in_bytes, page cache included)."""
+    """Memory of the container: the cgroup's anonymous RSS now, its usage now and at its peak (page
+    cache included: cgroup v1's usage_in_bytes and max_usage_in_bytes), how often usage hit the limit
+    (failcnt: the kernel then reclaimed cache), and the largest peak RSS of one of its processes."""
     stat = found.memory_stat()
     return {
         "rss_bytes": stat.get("total_rss", stat.get("rss", 0)),
         "usage_bytes": int(found.cgroup("memory", "memory.usage_in_bytes")),
         "peak_bytes": int(found.cgroup("memory", "memory.max_usage_in_bytes")),
+        "limit_hits": int(found.cgroup("memory", "memory.failcnt")),
+        "peak_process_rss_bytes": found.peak_process_rss(),
     }

@@ -29,6 +29,8 @@ def figures(
         "rss_mib": round(memory["rss_bytes"] / MIB, 1),
         "usage_mib": round(memory["usage_bytes"] / MIB, 1),
         "peak_mib": round(memory["peak_bytes"] / MIB, 1),
+        "peak_process_rss_mib": round(memory["peak_process_rss_bytes"] / MIB, 1),
+        "limit_hits": memory["limit_hits"],
         "limit_mib": round((found.host_config.get("Memory") or 0) / MIB),
         "start_to_healthy_s": round(healthy, 1) if healthy is not None else None,
         "measured_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),

@@ -17,7 +17,6 @@ its data (the chat, the admin, sessions signed with the stable secret key) survi
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 from collections.abc import Iterator
@@ -32,9 +31,9 @@ from tests.stacks.harness import (
     Rendered,
     RunEnv,
     StackRun,
-    cfa,
     render,
     running_stack,
+    sha256,
     wait_for,
 )
 from tests.stacks.kernel import applied, hardening_problems
@@ -46,20 +45,6 @@ ADMIN_EMAIL = "admin@stacks-chat.example"
 LITELLM_PORT = 4000
 WEBUI_PORT = 8080
 pytestmark = pytest.mark.timeout(900)
-
-
-def sha256(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
-
-
-def secret_of(run: RunEnv, stack: StackRun, *, param: str | None = None, generated: str | None = None) -> str:
-    """The .env value of a secret parameter (by parameter name) or of a generated secret (by env name,
-    which must still be declared by the template)."""
-    meta = json.loads(cfa(run, "templates", "show", stack.rendered.template, "--json"))
-    if param is not None:
-        return stack.secrets[str(next(p["env"] for p in meta["parameters"] if p["name"] == param))]
-    assert generated in [s["env"] for s in meta["secrets"]], f"the template no longer generates {generated}"
-    return stack.secrets[str(generated)]
 
 
 def render_workspace(run: RunEnv) -> Rendered:
@@ -129,12 +114,12 @@ def test_a_chat_completion_through_litellm_reaches_the_router_with_the_router_ke
     Router saw the stack's Router key and the model id. Without the master key LiteLLM refuses."""
     stack, _ = litellm
     nonce = secrets.token_hex(6)
-    master = secret_of(run, stack, generated="LITELLM_MASTER_KEY")
+    master = stack.secret(generated="LITELLM_MASTER_KEY")
     answer = chat(stack, LITELLM_PORT, "/v1/chat/completions", master, f"ping {nonce}")
     assert answer.status == 200, answer.body[:500]
     assert answer.json()["choices"][0]["message"]["content"] == f"fake-router reply: ping {nonce}"
     (call,) = routed(stack, nonce)
-    assert call["auth_sha256"] == sha256(secret_of(run, stack, param="router_api_key"))
+    assert call["auth_sha256"] == sha256(stack.secret(param="router_api_key"))
     assert call["model"] == MODEL
     refused = chat(stack, LITELLM_PORT, "/v1/chat/completions", "sk-" + secrets.token_hex(16), f"no {nonce}")
     assert refused.status in (400, 401, 403)
@@ -208,7 +193,7 @@ def test_signup_is_locked_and_the_admin_signs_in_with_the_generated_password(
         },
     )
     assert signup.status in (401, 403), signup.body[:300]
-    password = secret_of(run, workspace.stack, generated="WEBUI_ADMIN_PASSWORD")
+    password = workspace.stack.secret(generated="WEBUI_ADMIN_PASSWORD")
     signed_in = workspace.sign_in(password)
     assert signed_in.status == 200, signed_in.body[:300]
     assert signed_in.json()["role"] == "admin"
@@ -219,15 +204,13 @@ def test_signup_is_locked_and_the_admin_signs_in_with_the_generated_password(
 def test_a_chat_goes_from_open_webui_through_litellm_to_the_router(run: RunEnv, workspace: Workspace) -> None:
     """Signed in as the admin, a chat completion through Open WebUI comes back with the fake Router's
     answer; the Router saw the Router key (LiteLLM's upstream), not Open WebUI's master key."""
-    token = workspace.sign_in(secret_of(run, workspace.stack, generated="WEBUI_ADMIN_PASSWORD")).json()[
-        "token"
-    ]
+    token = workspace.sign_in(workspace.stack.secret(generated="WEBUI_ADMIN_PASSWORD")).json()["token"]
     nonce = secrets.token_hex(6)
     answer = chat(workspace.stack, WEBUI_PORT, "/api/chat/completions", token, f"hello {nonce}")
     assert answer.status == 200, answer.body[:500]
     assert f"fake-router reply: hello {nonce}" in answer.body
     calls = wait_for(lambda: routed(workspace.stack, nonce), what="the Router call", timeout=60)
-    assert calls[0]["auth_sha256"] == sha256(secret_of(run, workspace.stack, param="router_api_key"))
+    assert calls[0]["auth_sha256"] == sha256(workspace.stack.secret(param="router_api_key"))
 
 
 @pytest.mark.full
@@ -236,7 +219,7 @@ def test_what_open_webui_stored_survives_a_stop_and_start(
 ) -> None:
     """A chat saved before `down` (volumes kept) and `up --wait` is still there, the admin still signs in,
     and a session token from before still works (the secret key is the stable generated one)."""
-    password = secret_of(run, workspace.stack, generated="WEBUI_ADMIN_PASSWORD")
+    password = workspace.stack.secret(generated="WEBUI_ADMIN_PASSWORD")
     token = workspace.sign_in(password).json()["token"]
     title = f"kept {secrets.token_hex(6)}"
     created = workspace.api_call(

@@ -15,7 +15,6 @@ changes: the namespace and 2 s healthcheck intervals. Not proven: the upstream i
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import secrets
 import time
@@ -26,7 +25,14 @@ from typing import Any
 
 import pytest
 
-from tests.stacks.harness import RunEnv, StackRun, cfa, render, running_stack, wait_for
+from tests.stacks.harness import (
+    RunEnv,
+    StackRun,
+    render,
+    running_stack,
+    sha256,
+    wait_for,
+)
 from tests.stacks.kernel import applied, exec_in, hardening_problems
 from tests.stacks.report import record_idle
 
@@ -36,10 +42,6 @@ TIMEZONE = "Europe/Berlin"
 SCHEDULE = "stacks-tick"
 GATEWAY_PORT = 18789
 pytestmark = pytest.mark.timeout(600)
-
-
-def sha256(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 @dataclass
@@ -53,16 +55,6 @@ class Agent:
 
     def container(self) -> str:
         return self.stack.container(self.gateway)
-
-
-def secret_env(run: RunEnv, template: str, *, param: str | None = None, generated: str | None = None) -> str:
-    """The env name of a secret parameter or of a generated secret, from `cfa templates show`."""
-    meta = json.loads(cfa(run, "templates", "show", template, "--json"))
-    if param is not None:
-        return str(next(p["env"] for p in meta["parameters"] if p["name"] == param))
-    envs = [s["env"] for s in meta["secrets"]]
-    assert generated in envs, f"{template} no longer generates {generated}: {envs}"
-    return str(generated)
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +144,7 @@ def test_docker_and_the_kernel_apply_the_rendered_hardening(run: RunEnv, api: An
 def test_a_webhook_with_the_hooks_token_runs_the_agent_through_the_router(run: RunEnv, agent: Agent) -> None:
     """`POST /hooks/agent` with the hooks token is admitted (200 with a runId) and the agent's turn
     reaches the fake Router with the stack's Router key and model, carrying the webhook's text."""
-    token = agent.stack.secrets[secret_env(run, "openclaw-agent", generated="OPENCLAW_HOOKS_TOKEN")]
+    token = agent.stack.secret(generated="OPENCLAW_HOOKS_TOKEN")
     nonce = secrets.token_hex(6)
     status, payload = hooks(agent, token, f"Summarise build {nonce}.")
     assert status == 200, payload
@@ -162,7 +154,7 @@ def test_a_webhook_with_the_hooks_token_runs_the_agent_through_the_router(run: R
         what="the agent's call to the Router",
         timeout=120,
     )
-    router_key = agent.stack.secrets[secret_env(run, "openclaw-agent", param="router_api_key")]
+    router_key = agent.stack.secret(param="router_api_key")
     assert routed[0]["path"] == "/v1/chat/completions"
     assert routed[0]["auth_sha256"] == sha256(router_key)
     assert routed[0]["model"] == MODEL
@@ -171,7 +163,7 @@ def test_a_webhook_with_the_hooks_token_runs_the_agent_through_the_router(run: R
 def test_a_webhook_without_the_hooks_token_is_refused(run: RunEnv, agent: Agent) -> None:
     """No bearer token, the gateway token, or a made-up one: 401, and no agent turn reaches the Router."""
     nonce = secrets.token_hex(6)
-    gateway_token = agent.stack.secrets[secret_env(run, "openclaw-agent", generated="OPENCLAW_GATEWAY_TOKEN")]
+    gateway_token = agent.stack.secret(generated="OPENCLAW_GATEWAY_TOKEN")
     for token in (None, secrets.token_urlsafe(32), gateway_token):
         status, _ = hooks(agent, token, f"Do not run {nonce}.")
         assert status == 401

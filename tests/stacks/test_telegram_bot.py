@@ -12,8 +12,6 @@ and an image built on ``python:3.11-slim`` (the release base; see the app README
 
 from __future__ import annotations
 
-import hashlib
-import json
 import secrets
 import time
 from collections.abc import Iterator
@@ -25,9 +23,9 @@ from tests.stacks.harness import (
     TELEGRAM_API_BASE,
     RunEnv,
     StackRun,
-    cfa,
     render,
     running_stack,
+    sha256,
     wait_for,
 )
 from tests.stacks.kernel import applied, hardening_problems
@@ -38,17 +36,6 @@ TENANT = "stacks-bot"
 STACK = "bot"
 MODEL = "stacks-test-model"
 pytestmark = pytest.mark.timeout(600)
-
-
-def sha256(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
-
-
-def secret_param(run: RunEnv, stack: StackRun, name: str) -> str:
-    """The value the stack's .env holds for the template's secret parameter ``name``."""
-    meta = json.loads(cfa(run, "templates", "show", stack.rendered.template, "--json"))
-    env = next(p["env"] for p in meta["parameters"] if p["name"] == name)
-    return stack.secrets[str(env)]
 
 
 @pytest.fixture(scope="module")
@@ -118,10 +105,10 @@ def test_a_message_is_answered_through_the_router_with_the_router_key(run: RunEn
     routed = [c for c in bot.fakes.calls("router") if nonce in c.get("user_text", "")]
     assert len(routed) == 1
     assert routed[0]["path"] == "/v1/chat/completions"
-    assert routed[0]["auth_sha256"] == sha256(secret_param(run, bot, "router_api_key"))
+    assert routed[0]["auth_sha256"] == sha256(bot.secret(param="router_api_key"))
     assert routed[0]["model"] == MODEL
     telegram = bot.fakes.calls("telegram")
-    assert {c["token_sha256"] for c in telegram} == {sha256(secret_param(run, bot, "telegram_token"))}
+    assert {c["token_sha256"] for c in telegram} == {sha256(bot.secret(param="telegram_token"))}
     typing = [c for c in telegram if c["method"] == "sendChatAction" and c["params"].get("chat_id") == chat]
     assert typing and typing[0]["t"] <= routed[0]["t"] <= sent[0]["t"]
 
