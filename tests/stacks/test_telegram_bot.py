@@ -141,11 +141,9 @@ def test_a_stalled_poller_turns_unhealthy_and_the_monitor_pages_it_once(
             what="the monitor's unhealthy page",
             timeout=60,
         )
-        failing = len(api.inspect_container(container)["State"]["Health"]["Log"])
-        # Let several more checks fail while it stays unhealthy: still one page.
+        # Let five more checks (2 s apart) fail while it stays unhealthy: still one page.
         time.sleep(10)
         assert health() == "unhealthy"
-        assert failing >= 1
         pages = pages_about(sink.snapshot(), TENANT, STACK, "unhealthy")
         assert len(pages) == 1, pages
         assert "health" in pages[0].lower()
