@@ -157,8 +157,13 @@ def platform(run: RunEnv, api: Any) -> Iterator[Platform]:
             "CFA_STACKS_CONTROL_DIR": str(control),
         }
     )
-    # Any other variable compose.yml requires and .env.example leaves blank (tokens) gets a dummy.
-    dummies = {name: secrets.token_urlsafe(24) for name in required_variables() if not env.get(name)}
+    # Any other variable compose.yml requires that .env.example leaves blank or as a `change-me…`
+    # placeholder (tokens, keys) gets a fresh dummy, as an operator would fill in a real value.
+    dummies = {
+        name: secrets.token_urlsafe(24)
+        for name in required_variables()
+        if not env.get(name) or env[name].startswith("change-me")
+    }
     env.update(dummies)
     write_env_file(directory / ".env", env)
     compose = Compose(
