@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench screenshots clean
+.PHONY: run test lint typecheck unit bench screenshots clean test-stacks test-stacks-full image-telegram-bot
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,20 @@ test: $(STAMP)
 screenshots: $(STAMP)
 	CFA_SCREENSHOTS_DIR=docs/screenshots CFA_COMPOSE_BINARY=$$(PYTHON=$(BIN)/python scripts/compose-v2) \
 		$(BIN)/pytest tests/admin/test_browser.py -q
+
+## test-stacks: every template and compose.yml run for real on a private Docker engine, against fakes,
+## in loopback-only namespaces (root; images built offline; see tests/stacks and docs/benchmarks.md)
+test-stacks: $(STAMP)
+	bash scripts/stacks/run
+
+## test-stacks-full: the same for Open WebUI (a multi-GB image; run by hand, not on every CI run)
+test-stacks-full: $(STAMP)
+	bash scripts/stacks/run --full
+
+## image-telegram-bot: the bot's release image from templates/telegram-bot/app on a pinned base, with its
+## digest (IMAGE=…, BASE=local|name@sha256:…, PUSH=1; see templates/telegram-bot/app/README.md)
+image-telegram-bot: $(STAMP)
+	bash scripts/stacks/image-telegram-bot
 
 bench: $(STAMP)
 	$(BIN)/python bench/provision.py
