@@ -22,7 +22,8 @@ DEFAULT_PLAN_MAX_STACKS = {"starter": 2, "team": 10, "business": 25}
 class Settings(BaseSettings):
     """All configuration. Field names map to ``CFA_<NAME>`` environment variables."""
 
-    model_config = SettingsConfigDict(env_prefix="CFA_", extra="ignore", frozen=True)
+    # A blank CFA_ variable (compose.yml passes ${X:-}) means unset, not an invalid value.
+    model_config = SettingsConfigDict(env_prefix="CFA_", extra="ignore", frozen=True, env_ignore_empty=True)
 
     # --- Coolify -------------------------------------------------------------------------------------
     coolify_url: AnyHttpUrl | None = Field(
