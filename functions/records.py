@@ -50,6 +50,7 @@ class Stack(_Record):
     suspended_with_tenant: bool = False
     plan: str = ""
     failed_digest: str = ""
+    reserved: dict[str, Any] | None = None
 
     @property
     def active(self) -> bool:

@@ -165,6 +165,10 @@ def stacks_collection(tenants_id: str) -> Record:
             # The configuration at which the event functions gave up on it: not retried by events
             # until its configuration changes or an operator acts.
             _text("failed_digest", max=64),
+            # What the stack claims of its server's budget (cfa capacity): {cpus, memory_bytes,
+            # volume_bytes, plan}, recorded with its server_uuid before any Coolify write; cleared when
+            # it is observed deleted.
+            _json("reserved"),
             *_autodates(),
         ],
         "indexes": ["CREATE UNIQUE INDEX idx_stacks_tenant_name ON stacks (tenant, name)"],
