@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from functions.cli import capacity as capacity_command
 from functions.cli import output
 from functions.context import Context, open_context
 from functions.operations.changes import ChangePlan
@@ -544,6 +545,7 @@ _HANDLERS = {
     "resume": _resume,
     "delete": _delete,
     "doctor": _doctor,
+    "capacity": capacity_command.run,
     "audit": _audit,
     "unlock": _unlock,
     "hooks": _hooks,
