@@ -167,10 +167,11 @@ def _capacity_unknown(settings: Settings, server_uuid: str) -> None:
 
 @contextlib.asynccontextmanager
 async def capacity_lock(ctx: Context) -> AsyncIterator[None]:
-    """Hold the one capacity lock of every process while a claim is checked and recorded (not in a dry
-    run, which records nothing). Held for a few PocketBase calls; a busy lock is waited for up to twice
-    ``CFA_LOCK_STALE_SECONDS`` (a dead holder is taken over within that)."""
-    if ctx.dry_run:
+    """Hold the one capacity lock of every process while a claim is checked and recorded. Not in a dry
+    run (it records nothing) nor without any budget (nothing is checked, so nothing can race). Held for
+    a few PocketBase calls; a busy lock is waited for up to twice ``CFA_LOCK_STALE_SECONDS`` (a dead
+    holder is taken over within that)."""
+    if ctx.dry_run or not ctx.settings.capacity:
         yield
         return
     async with ctx.local_locks.setdefault(_LOCAL_LOCK, asyncio.Lock()):
@@ -243,7 +244,7 @@ async def claim_for_stack(
     CapacityError (the server, the resources short) when it does not fit.
     """
     need = need_of(template, plan, params)
-    claims, _ = await ledger(ctx)
+    claims, _ = await ledger(ctx) if ctx.settings.capacity else ([], [])
     own_id = existing.id if existing is not None else None
     others = [c for c in claims if c.stack_id != own_id]
     current = next((c for c in claims if c.stack_id == own_id), None)
