@@ -69,7 +69,7 @@ async def capacity_report(ctx: Context) -> CapacityReport:
     fit, per server and in total. Reads PocketBase (the ledger) and Coolify's server list; writes
     nothing."""
     settings = ctx.settings
-    claims, uncounted = await ledger(ctx)
+    claims, uncounted = await ledger(ctx, names=True)
     notes: list[str] = []
     listed: list[Server] | None = None
     try:

@@ -63,28 +63,32 @@ _UNKNOWN_LOGGED: set[str] = set()
 @dataclass(frozen=True)
 class Claim:
     stack_id: str
-    tenant: str
+    tenant: str  # the slug when the ledger was read with names, else the record id
     stack: str
     template: str
     server_uuid: str  # "" for a stack whose server was never recorded (counted on every server)
     amount: Amount
 
 
-async def ledger(ctx: Context) -> tuple[list[Claim], list[str]]:
-    """Every claim (two paged PocketBase reads), and the ``tenant/stack`` of stacks that should claim
-    but cannot be counted (their template or plan is gone)."""
-    tenants = {t.id: t for t in await ctx.store.list_tenants()}
+async def ledger(ctx: Context, *, names: bool = False) -> tuple[list[Claim], list[str]]:
+    """Every claim, and the ``tenant/stack`` of stacks that should claim but cannot be counted (their
+    template or plan is gone). One paged read of the stacks; the tenants are read too only for
+    ``names`` (else ``Claim.tenant`` is the tenant's record id) or for an old stack without its plan."""
+    stacks = await ctx.store.list_all_stacks()
+    tenants: dict[str, Tenant] = {}
+    if names or any(not s.reserved and s.coolify_service_uuid and not s.plan for s in stacks):
+        tenants = {t.id: t for t in await ctx.store.list_tenants()}
     claims, uncounted = [], []
-    for stack in await ctx.store.list_all_stacks():
+    for stack in stacks:
         tenant = tenants.get(stack.tenant)
-        slug = tenant.slug if tenant else stack.tenant
+        who = tenant.slug if tenant else stack.tenant
         try:
             amount = claimed(ctx, stack, tenant)
         except CfaError:
-            uncounted.append(f"{slug}/{stack.name}")
+            uncounted.append(f"{who}/{stack.name}")
             continue
         if amount is not None:
-            claims.append(Claim(stack.id, slug, stack.name, stack.template, stack.server_uuid, amount))
+            claims.append(Claim(stack.id, who, stack.name, stack.template, stack.server_uuid, amount))
     return claims, uncounted
 
 
