@@ -34,7 +34,9 @@ class Settings(BaseSettings):
         default=None, description="Coolify API token (read, write, deploy)."
     )
     coolify_server_uuid: str | None = Field(
-        default=None, description="Server to deploy on; default: the first usable and reachable one."
+        default=None,
+        description="Pin every new stack to this server; default: the budgeted server with the most "
+        "headroom (without CFA_CAPACITY: the first usable and reachable one).",
     )
     coolify_destination_uuid: str | None = Field(
         default=None, description="Destination (Docker network); needed only if the server has several."

@@ -137,7 +137,10 @@ async def check_coolify(ctx: Context) -> list[Check]:
         chosen = next((s for s in servers if s.uuid == placement.server_uuid), None)
         how = "CFA_COOLIFY_SERVER_UUID" if settings.coolify_server_uuid else "first usable and reachable"
         label = f"{chosen.name} ({chosen.uuid})" if chosen else placement.server_uuid
-        checks.append(Check(name="coolify server", outcome="ok", detail=f"{label}, chosen as {how}"))
+        detail = f"{label}, chosen as {how}"
+        if settings.capacity and not settings.coolify_server_uuid:
+            detail = "new stacks go to the budgeted server with the most headroom (see capacity)"
+        checks.append(Check(name="coolify server", outcome="ok", detail=detail))
     return checks
 
 
