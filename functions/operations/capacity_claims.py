@@ -244,8 +244,9 @@ async def claim_for_stack(
 
     A stack whose service exists stays on its server; one with a recorded server keeps it while Coolify
     lists that server as usable (its kept volumes are there); CFA_COOLIFY_SERVER_UUID pins every other
-    placement; else, with budgets, the fitting server with the most headroom (the first listed without).
-    CapacityError (the server, the resources short) when it does not fit.
+    placement (ConfigurationError when budgets are configured but not for it); else, with budgets, the
+    fitting server with the most headroom (the first listed without). CapacityError (the server, the
+    resources short) when it does not fit.
     """
     need = need_of(template, plan, params)
     claims, _ = await ledger(ctx) if ctx.settings.capacity else ([], [])
@@ -277,6 +278,11 @@ async def claim_for_stack(
     chosen = next((s for s in hosting if s.uuid == kept), None)
     if chosen is None and (ctx.settings.coolify_server_uuid or not ctx.settings.capacity):
         chosen = hosting[0]
+        if ctx.settings.capacity and server_capacity(ctx.settings, chosen.uuid) is None:
+            raise ConfigurationError(
+                f"CFA_COOLIFY_SERVER_UUID={chosen.uuid} ({chosen.name}) has no budget in CFA_CAPACITY",
+                advice='add its uuid, or a "default" entry, to CFA_CAPACITY (docs/capacity.md)',
+            )
     if chosen is not None:
         await check(chosen.uuid, chosen.name)
         return StackClaim(chosen.uuid, chosen, need, plan.name)

@@ -254,6 +254,19 @@ async def test_budgets_for_none_of_the_usable_servers_are_a_configuration_error(
     assert coolify_fake.write_calls == []
 
 
+async def test_a_pinned_server_without_a_budget_is_a_configuration_error(
+    make_ctx: ContextFactory, team: str, coolify_fake: FakeCoolify, pb: PocketBase
+) -> None:
+    """Budgets are configured, but not for the pinned server: new stacks are refused as misconfigured
+    (doctor says the same), not placed unchecked."""
+    other = coolify_fake.add_server("worker-1")
+    budgets = {other.uuid: budget(8, "8G")["default"]}
+    pinned = coolify_fake.servers[0].uuid
+    with pytest.raises(ConfigurationError, match=f"CFA_COOLIFY_SERVER_UUID={pinned} .* has no budget"):
+        await provision(make_ctx(capacity=budgets, coolify_server_uuid=pinned), request("acme", "bot"))
+    assert await records(pb, "stacks") == [] and coolify_fake.write_calls == []
+
+
 async def test_without_a_budget_nothing_is_refused_and_it_is_logged_once(
     make_ctx: ContextFactory, team: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
