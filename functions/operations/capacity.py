@@ -84,7 +84,11 @@ async def capacity_report(ctx: Context) -> CapacityReport:
         notes.append("capacity is unknown: CFA_CAPACITY is not set, so nothing is refused (docs/capacity.md)")
     servers = _servers(settings, listed, claims)
     needs = _template_needs(ctx)
-    reports = [_server_report(ctx, uuid, server, claims, needs) for uuid, server in servers.items()]
+    answered = listed is not None and not ctx.offline
+    reports = [
+        _server_report(ctx, uuid, server, claims, needs, answered=answered)
+        for uuid, server in servers.items()
+    ]
     totals = []
     for template, plan, need in needs:
         counts = [
@@ -143,6 +147,8 @@ def _server_report(
     server: Server | None,
     claims: list[Claim],
     needs: list[tuple[str, str, Amount]],
+    *,
+    answered: bool,
 ) -> ServerReport:
     settings = ctx.settings
     budget, source = budget_for(settings.capacity, uuid)
@@ -150,7 +156,7 @@ def _server_report(
     on_server = [c for c in claims if c.server_uuid == uuid]
     allocated = claims_on(claims, uuid)
     if server is None:
-        state = "not listed by Coolify" if not ctx.offline else "unknown"
+        state = "not listed by Coolify" if answered else "unknown (Coolify did not say)"
     elif server.can_host:
         state = "usable"
     elif bool(server.settings.get("is_build_server")) or server.is_build_server:

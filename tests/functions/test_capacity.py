@@ -377,3 +377,19 @@ async def test_the_report_says_when_capacity_is_unknown(make_ctx: ContextFactory
     assert {f.fits for f in report.fits} == {None}
     assert report.servers[0].resources[0].allocated == 0.5
     assert any("capacity is unknown" in note for note in report.notes)
+
+
+async def test_the_report_without_an_answer_from_coolify_shows_the_configured_servers(
+    make_ctx: ContextFactory, team: str, coolify_fake: FakeCoolify
+) -> None:
+    """Coolify down: the budgeted and claimed servers are still shown, their state unknown to Coolify."""
+    server = coolify_fake.servers[0].uuid
+    await provision(make_ctx(capacity=budget(4, "4G")), request("acme", "bot"))
+    coolify_fake.inject("GET", r"/servers$", "error_500_before", times=None)
+    report = await capacity_report(make_ctx(capacity={server: budget(4, "4G")["default"]}))
+    assert [(s.uuid, s.coolify, s.new_stacks, s.stacks) for s in report.servers] == [
+        (server, "unknown (Coolify did not say)", False, ["acme/bot"])
+    ]
+    assert report.notes == [
+        "Coolify did not answer (UnavailableError): servers are shown from the configuration"
+    ]
