@@ -27,6 +27,7 @@ Severity = Literal["critical", "warning", "resolved"]
 RUNBOOKS = frozenset(
     {
         "provisioning-failed",
+        "capacity-exceeded",
         "coolify-unreachable",
         "coolify-server-unreachable",
         "coolify-disk-usage",

@@ -178,19 +178,48 @@ async def acquire_tenant_lock(
 ) -> HeldLock:
     """Take the lock for ``tenant``. A live holder means BusyError, unless ``wait`` seconds are given:
     then poll until it is free (``on_wait(holder, waited)`` reports progress) or the time is up."""
+    return await acquire_lock(
+        pb,
+        lock_key(tenant),
+        owner,
+        what=f"tenant {tenant}",
+        advice="wait for it to finish, or re-run with --wait-lock SECONDS; "
+        f"if its process is gone, `cfa unlock {tenant}` frees it",
+        operation=operation,
+        stale_after=stale_after,
+        wait=wait,
+        sleep=sleep,
+        on_wait=on_wait,
+    )
+
+
+async def acquire_lock(
+    pb: PocketBase,
+    key: str,
+    owner: str,
+    *,
+    what: str,
+    advice: str,
+    operation: str = "",
+    stale_after: float = DEFAULT_STALE_AFTER,
+    wait: float = 0.0,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    on_wait: Callable[[LockHolder, float], None] | None = None,
+) -> HeldLock:
+    """Take the lock called ``key`` (``what`` names it in messages; ``advice`` is the BusyError's), with
+    the semantics of :func:`acquire_tenant_lock`."""
     started = time.monotonic()
     delay = 0.5
     while True:
-        holder = await _try_acquire(pb, tenant, owner, operation, stale_after)
+        holder = await _try_acquire(pb, key, what, owner, operation, stale_after)
         if isinstance(holder, HeldLock):
             return holder
         waited = time.monotonic() - started
         if waited >= wait:
             now = datetime.now(UTC)
             raise BusyError(
-                f"tenant {tenant} is locked by {holder.describe(now)}",
-                advice="wait for it to finish, or re-run with --wait-lock SECONDS; "
-                f"if its process is gone, `cfa unlock {tenant}` frees it",
+                f"{what} is locked by {holder.describe(now)}",
+                advice=advice,
                 details={"holder": holder.owner, "operation": holder.operation},
             )
         if on_wait is not None:
@@ -200,9 +229,9 @@ async def acquire_tenant_lock(
 
 
 async def _try_acquire(
-    pb: PocketBase, tenant: str, owner: str, operation: str, stale_after: float
+    pb: PocketBase, key: str, what: str, owner: str, operation: str, stale_after: float
 ) -> HeldLock | LockHolder:
-    key = lock_key(tenant)
+    name = key.split(":", 1)[-1]
     for _ in range(3):
         now = datetime.now(UTC)
         data = {
@@ -217,11 +246,11 @@ async def _try_acquire(
         }
         try:
             record = await pb.create_record("operation_locks", data)
-            return HeldLock(pb, str(record["id"]), tenant, stale_after)
+            return HeldLock(pb, str(record["id"]), name, stale_after)
         except RecordValidationError as err:
             if not err.not_unique:
                 raise
-        held = await read_lock(pb, tenant)
+        held = await _read(pb, key)
         if held is None:
             continue  # released between our create and our read: try again
         reason = held.gone(datetime.now(UTC), stale_after)
@@ -229,17 +258,21 @@ async def _try_acquire(
             return held
         log.warning(
             "lock.taken_over",
-            tenant=tenant,
+            tenant=name,
             reason=reason,
             previous_owner=held.owner,
             previous=held.operation,
         )
         await pb.delete_record("operation_locks", held.record_id)
-    raise BusyError(f"could not take the lock of tenant {tenant}", advice="re-run in a moment")
+    raise BusyError(f"could not take the lock of {what}", advice="re-run in a moment")
 
 
 async def read_lock(pb: PocketBase, tenant: str) -> LockHolder | None:
-    record = await pb.first("operation_locks", pb_filter("key = {:key}", key=lock_key(tenant)))
+    return await _read(pb, lock_key(tenant))
+
+
+async def _read(pb: PocketBase, key: str) -> LockHolder | None:
+    record = await pb.first("operation_locks", pb_filter("key = {:key}", key=key))
     return LockHolder.from_record(record) if record else None
 
 

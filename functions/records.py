@@ -51,6 +51,7 @@ class Stack(_Record):
     plan: str = ""
     failed_digest: str = ""
     rotation_pending: dict[str, Any] | None = None
+    reserved: dict[str, Any] | None = None
 
     @property
     def active(self) -> bool:

@@ -13,7 +13,8 @@ Every error a user can see is a ``CfaError``: it says what was wrong (``str(err)
     │   ├── AuthError            credentials rejected or missing permissions                 (exit 7)
     │   ├── RejectedError        the remote API refused the request as invalid               (exit 8)
     │   ├── TemplateError        a template is broken or breaks the hardening policy         (exit 9)
-    │   └── StackFailedError     Coolify ran the stack and it failed (e.g. started, exited)  (exit 10)
+    │   ├── StackFailedError     Coolify ran the stack and it failed (e.g. started, exited)  (exit 10)
+    │   └── CapacityError        the host budget (CFA_CAPACITY) has no room for it           (exit 11)
     └── RetryableError           the same request may succeed later                          (exit 75)
         ├── UnavailableError     connection failure, timeout or 5xx
         │   └── AmbiguousWriteError  a create may or may not have happened: look it up by name
@@ -50,6 +51,11 @@ class CfaError(Exception):
     @property
     def kind(self) -> str:
         return type(self).__name__
+
+    def audit_details(self) -> dict[str, Any]:
+        """What an audited refusal records besides the message (nothing by default: details may
+        quote raw input)."""
+        return {}
 
 
 class TerminalError(CfaError):
@@ -161,6 +167,21 @@ class StackFailedError(TerminalError):
     recorded ``failed`` with the reason in ``last_error``."""
 
     exit_code = 10
+
+
+class CapacityError(TerminalError):
+    """A provision or plan change would claim more than a server's budget (``CFA_CAPACITY`` times the
+    overcommit): refused before any Coolify write. ``details`` has the server and, per short resource,
+    what was needed and what is free."""
+
+    exit_code = 11
+    default_advice = (
+        "free capacity (delete stacks), add a Coolify server, or raise CFA_CAPACITY; "
+        "cfa capacity shows what is allocated"
+    )
+
+    def audit_details(self) -> dict[str, Any]:
+        return dict(self.details)
 
 
 class BusyError(RetryableError):

@@ -15,6 +15,8 @@ from typing import Annotated
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.capacity import Overcommit, ServerBudget, parse_capacity, parse_overcommit
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PLAN_MAX_STACKS = {"starter": 2, "team": 10, "business": 25}
 
@@ -33,7 +35,9 @@ class Settings(BaseSettings):
         default=None, description="Coolify API token (read, write, deploy)."
     )
     coolify_server_uuid: str | None = Field(
-        default=None, description="Server to deploy on; default: the first usable and reachable one."
+        default=None,
+        description="Pin every new stack to this server; default: the budgeted server with the most "
+        "headroom (without CFA_CAPACITY: the first usable and reachable one).",
     )
     coolify_destination_uuid: str | None = Field(
         default=None, description="Destination (Docker network); needed only if the server has several."
@@ -71,6 +75,17 @@ class Settings(BaseSettings):
     plan_max_stacks: Annotated[dict[str, int], NoDecode] = Field(
         default_factory=lambda: dict(DEFAULT_PLAN_MAX_STACKS),
         description='Stacks per plan, e.g. "starter=2,team=10,business=25".',
+    )
+    capacity: Annotated[dict[str, ServerBudget], NoDecode] = Field(
+        default_factory=dict,
+        description='Host budget per Coolify server uuid, or "default" for every server, as JSON: '
+        '{"default": {"cpus": 12, "memory": "31G", "disk": "24G"}}. Unset: capacity unknown, nothing '
+        "refused (docs/capacity.md).",
+    )
+    capacity_overcommit: Annotated[Overcommit, NoDecode] = Field(
+        default_factory=Overcommit,
+        description='Claims may reach budget x ratio, per resource, as JSON: {"cpu": 2.0, "memory": 1.0, '
+        '"disk": 1.0} (keys not given keep these defaults).',
     )
     provision_wait_seconds: float = Field(
         default=180.0,
@@ -325,6 +340,16 @@ class Settings(BaseSettings):
                 parsed[name.strip()] = int(number)
             return parsed
         return value
+
+    @field_validator("capacity", mode="before")
+    @classmethod
+    def _parse_capacity(cls, value: object) -> object:
+        return parse_capacity(value)
+
+    @field_validator("capacity_overcommit", mode="before")
+    @classmethod
+    def _parse_capacity_overcommit(cls, value: object) -> object:
+        return parse_overcommit(value)
 
     @field_validator("base_domain")
     @classmethod

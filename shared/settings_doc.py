@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 
 from shared.settings import REPO_ROOT, Settings
 
@@ -26,7 +26,11 @@ def _default(name: str) -> str:
         return "`cli:<user>`"
     if name == "data_dir":
         return "`$XDG_DATA_HOME/cfa` (`~/.local/share/cfa`)"
+    if isinstance(value, BaseModel):
+        return f"`{value.model_dump_json()}`"
     if isinstance(value, dict):
+        if not value:
+            return "-"
         return "`" + ",".join(f"{k}={v}" for k, v in value.items()) + "`"
     return f"`{value}`"
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from functions.cli import capacity as capacity_command
 from functions.cli import output
 from functions.context import Context, open_context
 from functions.operations.changes import ChangePlan
@@ -569,6 +570,7 @@ _HANDLERS = {
     "delete": _delete,
     "rotate": _rotate,
     "doctor": _doctor,
+    "capacity": capacity_command.run,
     "audit": _audit,
     "unlock": _unlock,
     "hooks": _hooks,

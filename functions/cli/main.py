@@ -2,8 +2,9 @@
 
 Exit codes: 0 success, 2 bad input, 3 not found, 4 plan limit, 5 conflict, 6 configuration,
 7 authentication/permissions, 8 rejected by Coolify, 9 broken template, 10 the stack failed in Coolify,
-75 temporary failure (retry later), 1 internal error (a bug), 130/143/129 interrupted by SIGINT,
-SIGTERM or SIGHUP (a dropped SSH session): the operation is cancelled and its tenant lock released.
+11 no capacity (the host budget, CFA_CAPACITY, has no room for it), 75 temporary failure (retry
+later), 1 internal error (a bug), 130/143/129 interrupted by SIGINT, SIGTERM or SIGHUP (a dropped SSH
+session): the operation is cancelled and its tenant lock released.
 On failure one line goes to stderr: ``cfa: <what was wrong> — <what to do>``. Output into a closed pipe
 (``cfa audit | head -1``) is not an error.
 """
@@ -190,6 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("doctor", parents=[common], help="check Coolify, PocketBase, settings and templates")
+    sub.add_parser(
+        "capacity",
+        parents=[common],
+        help="allocated / budget per Coolify server and resource, and how many more stacks fit",
+    )
 
     volumes = sub.add_parser("volumes", help="the tenants' Docker volumes on the Coolify host")
     volumes_sub = volumes.add_subparsers(dest="volumes_command", required=True, metavar="ACTION")

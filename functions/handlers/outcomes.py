@@ -8,7 +8,14 @@ from functions.operations.digest import desired_digest
 from functions.records import Stack, Tenant
 from functions.runtime import Runtime
 from functions.store import Store
-from shared.errors import AuthError, BusyError, CfaError, ConfigurationError, RetryableError
+from shared.errors import (
+    AuthError,
+    BusyError,
+    CapacityError,
+    CfaError,
+    ConfigurationError,
+    RetryableError,
+)
 from shared.logging import get_logger
 
 log = get_logger()
@@ -89,6 +96,11 @@ async def give_up(
             title=f"{action} of {tenant.slug}/{stack.name} failed",
             body=f"{err.one_line()}\nAttempts: {attempt}. The stack is recorded failed; it is not retried "
             "until its record changes or an operator re-runs the operation.",
-            runbook="provisioning-failed",
+            runbook=runbook_for(err),
         )
     )
+
+
+def runbook_for(err: CfaError) -> str:
+    """The runbook of a refusal or failure: the host budget has its own."""
+    return "capacity-exceeded" if isinstance(err, CapacityError) else "provisioning-failed"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from functions.alerts import Alert
 from functions.events import StackRecordChanged, TenantRecordChanged
-from functions.handlers.outcomes import handle_error
+from functions.handlers.outcomes import handle_error, runbook_for
 from functions.operations.requested_stacks import materialize_requested
 from functions.operations.tenant_lifecycle import apply_plan, delete_tenant, resume_tenant, suspend_tenant
 from functions.records import Tenant
@@ -63,6 +63,6 @@ async def _refused(rt: Runtime, tenant: Tenant, err: CfaError) -> None:
             severity="warning",
             title=f"tenant {tenant.slug}: its record asks for something the platform refuses",
             body=f"{line}\nNothing was changed. Fix the tenant's record (plan, requested_stacks) or stacks.",
-            runbook="provisioning-failed",
+            runbook=runbook_for(err),
         )
     )

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
+from typing import Any
 
 from functions.context import Context
 from functions.locks import acquire_tenant_lock
@@ -29,18 +30,24 @@ def _name_or_blank(value: str | None) -> str:
 
 @contextlib.asynccontextmanager
 async def refusals_audited(
-    ctx: Context, action: str, tenant: str | None = None, stack: str | None = None
+    ctx: Context,
+    action: str,
+    tenant: str | None = None,
+    stack: str | None = None,
+    *,
+    only: type[CfaError] = CfaError,
 ) -> AsyncIterator[None]:
-    """Validation block: a CfaError inside it is audited as ``refused`` (the only write it makes).
+    """Validation block: a CfaError inside it (an ``only`` one) is audited as ``refused`` (the only write
+    it makes).
 
     Only well-formed names go into the audit's tenant/stack fields; raw input is kept, truncated and
     quoted, in the details.
     """
     try:
         yield
-    except CfaError as err:
+    except only as err:
         log.info(f"{action}.refused", reason=err.message, error=err.kind)
-        details: dict[str, str] = {"error": err.kind, "reason": err.message[:500]}
+        details: dict[str, Any] = {"error": err.kind, "reason": err.message[:500], **err.audit_details()}
         for key, raw in (("input_tenant", tenant), ("input_stack", stack)):
             if raw and not _name_or_blank(raw):
                 details[key] = repr(raw[:60])

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functions.context import Context
 from functions.records import Stack, Tenant
 from functions.store import now_iso
-from shared.coolify.models import ProjectCreate, ServiceCreate
+from shared.coolify.models import ProjectCreate, Server, ServiceCreate
 from shared.errors import AmbiguousWriteError, ConfigurationError, DuplicateResourcesError, NotFoundError
 from shared.logging import get_logger
 from shared.naming import project_name, service_name
@@ -31,6 +31,13 @@ class Placement:
 
 async def choose_server(ctx: Context) -> Placement:
     """CFA_COOLIFY_SERVER_UUID if set (it must be usable), else the first usable and reachable server."""
+    return await placement_on(ctx, (await hosting_servers(ctx))[0])
+
+
+async def hosting_servers(ctx: Context) -> list[Server]:
+    """The servers a new stack may go to, in Coolify's order: [CFA_COOLIFY_SERVER_UUID] if set (it must be
+    usable and reachable), else every usable and reachable server that is not a build server.
+    ConfigurationError when there is none."""
     settings = ctx.settings
     if settings.coolify_server_uuid:
         try:
@@ -45,17 +52,22 @@ async def choose_server(ctx: Context) -> Placement:
                 f"server {server.name} ({server.uuid}) is not usable and reachable, or is a build server",
                 advice="fix the server in Coolify or choose another with CFA_COOLIFY_SERVER_UUID",
             )
-    else:
-        servers = await ctx.coolify.list_servers()
-        usable = [s for s in servers if s.can_host]
-        if not usable:
-            raise ConfigurationError(
-                f"none of the {len(servers)} Coolify servers is usable and reachable",
-                advice="check the servers in Coolify (Servers → Validate), or set CFA_COOLIFY_SERVER_UUID",
-            )
-        server = usable[0]
+        return [server]
+    servers = await ctx.coolify.list_servers()
+    usable = [s for s in servers if s.can_host]
+    if not usable:
+        raise ConfigurationError(
+            f"none of the {len(servers)} Coolify servers is usable and reachable",
+            advice="check the servers in Coolify (Servers → Validate), or set CFA_COOLIFY_SERVER_UUID",
+        )
+    return usable
+
+
+async def placement_on(ctx: Context, server: Server) -> Placement:
+    """Where on ``server`` a service goes: its destination (CFA_COOLIFY_DESTINATION_UUID when it has
+    several; ConfigurationError when that is not one of its own)."""
     destinations = await ctx.coolify.list_destinations(server.uuid)
-    wanted = settings.coolify_destination_uuid
+    wanted = ctx.settings.coolify_destination_uuid
     if wanted:
         if wanted not in {d.uuid for d in destinations}:
             raise ConfigurationError(

@@ -145,6 +145,7 @@ async def finish_delete(ctx: Context, tenant: Tenant, stack: Stack, fields: dict
         "delete_requested_at": "",
         "transition_at": "",
         "last_error": "",
+        "reserved": None,  # its capacity claim ends with it (kept volumes are not counted)
     }
     stack = await ctx.store.update_stack(stack, **{**fields, **cleared})
     kept = stack.kept_volumes or []

@@ -13,6 +13,7 @@ import httpx
 from pydantic import BaseModel
 
 from functions.context import Context
+from functions.operations.capacity import capacity_report
 from functions.operations.coolify_resources import choose_server
 from functions.operations.hooks import HANDLED
 from shared.catalog import load_catalog
@@ -136,7 +137,72 @@ async def check_coolify(ctx: Context) -> list[Check]:
         chosen = next((s for s in servers if s.uuid == placement.server_uuid), None)
         how = "CFA_COOLIFY_SERVER_UUID" if settings.coolify_server_uuid else "first usable and reachable"
         label = f"{chosen.name} ({chosen.uuid})" if chosen else placement.server_uuid
-        checks.append(Check(name="coolify server", outcome="ok", detail=f"{label}, chosen as {how}"))
+        detail = f"{label}, chosen as {how}"
+        if settings.capacity and not settings.coolify_server_uuid:
+            detail = "new stacks go to the budgeted server with the most headroom (see capacity)"
+        checks.append(Check(name="coolify server", outcome="ok", detail=detail))
+    return checks
+
+
+async def check_capacity(ctx: Context) -> list[Check]:
+    """The host budget (CFA_CAPACITY) against the servers Coolify lists: every budgeted server exists
+    and is usable, new stacks have somewhere to go, and no server is already over its budget."""
+    if not ctx.settings.capacity:
+        return [
+            Check(
+                name="capacity",
+                outcome="warn",
+                detail="CFA_CAPACITY is not set: capacity is unknown and no provision is refused for it",
+                advice="set a budget per Coolify server (docs/capacity.md); cfa capacity shows the claims",
+            )
+        ]
+    if ctx.settings.coolify_url is None:
+        return [_skip("capacity", "needs Coolify (CFA_COOLIFY_URL) to compare CFA_CAPACITY with its servers")]
+    try:
+        report = await capacity_report(ctx)
+    except CfaError as err:
+        return [Check(name="capacity", outcome="fail", detail=err.message, advice=err.advice)]
+    checks = []
+    for server in report.servers:
+        label = f"{server.name} ({server.uuid})" if server.name else server.uuid
+        if server.budget_source == "server" and server.coolify != "usable":
+            checks.append(
+                Check(
+                    name="capacity",
+                    outcome="fail",
+                    detail=f"CFA_CAPACITY budgets server {label}, which is {server.coolify}",
+                    advice="fix the server in Coolify, or remove or correct its uuid in CFA_CAPACITY "
+                    "(cfa capacity lists the servers Coolify reports)",
+                )
+            )
+        over = [line.resource for line in server.resources if line.free is not None and line.free < 0]
+        if over:
+            checks.append(
+                Check(
+                    name="capacity",
+                    outcome="warn",
+                    detail=f"server {label} is over its budget in {', '.join(over)}",
+                    advice="nothing more is placed there; raise its budget or move stacks (cfa capacity)",
+                )
+            )
+    takers = [s.name or s.uuid for s in report.servers if s.new_stacks]
+    if not takers:
+        checks.append(
+            Check(
+                name="capacity",
+                outcome="fail",
+                detail="no usable Coolify server has a budget in CFA_CAPACITY: every new stack is refused",
+                advice='add the servers\' uuids, or a "default" entry, to CFA_CAPACITY',
+            )
+        )
+    if not any(c.outcome == "fail" for c in checks):
+        checks.append(
+            Check(
+                name="capacity",
+                outcome="ok",
+                detail=f"new stacks go to {', '.join(takers)} (cfa capacity shows allocated / budget)",
+            )
+        )
     return checks
 
 
@@ -308,6 +374,7 @@ async def doctor(ctx: Context) -> list[Check]:
     checks = check_settings(ctx.settings)
     checks += await check_pocketbase(ctx.pb)
     checks += await check_coolify(ctx)
+    checks += await check_capacity(ctx)
     checks += await check_hooks(ctx)
     checks += check_compose(ctx)
     checks += check_templates(ctx)

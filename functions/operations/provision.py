@@ -18,16 +18,23 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions.context import Context
+from functions.operations.capacity_claims import StackClaim, capacity_lock, claim_for_stack
 from functions.operations.changes import ChangePlan, plan_changes
 from functions.operations.common import await_settled, locked, raise_unless, refusals_audited
-from functions.operations.coolify_resources import choose_server, ensure_project, ensure_service
+from functions.operations.coolify_resources import (
+    Placement,
+    choose_server,
+    ensure_project,
+    ensure_service,
+    placement_on,
+)
 from functions.operations.digest import env_digest
 from functions.operations.settle import TRANSITIONAL, settle
 from functions.records import Stack, Tenant
 from functions.store import now_iso
 from shared.catalog import Template
 from shared.coolify.models import EnvItem, ServiceStatus, ServiceUpdate, encode_compose
-from shared.errors import CfaError, ConflictError, InvalidInput, blames_stack
+from shared.errors import CfaError, ConflictError, InvalidInput, TerminalError, blames_stack
 from shared.logging import get_logger
 from shared.naming import validate_slug, validate_stack_name
 from shared.params import ValidatedParams, validate_params
@@ -276,14 +283,27 @@ def _changes(
 
 async def _apply(ctx: Context, checked: _Plan, *, wait: bool, start: bool) -> ProvisionResult:
     tenant = checked.tenant
-    stack = await _record_intent(ctx, checked, start=start)
+    # The capacity check and the claim it makes are recorded with the intent, under the one capacity
+    # lock of every process: a refusal changes nothing, and no other claim can slip in between.
+    async with capacity_lock(ctx):
+        async with refusals_audited(ctx, "provision", tenant.slug, checked.stack_name, only=TerminalError):
+            claim = await claim_for_stack(
+                ctx,
+                tenant,
+                checked.stack_name,
+                checked.template,
+                checked.plan,
+                checked.params.public,
+                checked.existing,
+            )
+        stack = await _record_intent(ctx, checked, start=start, claim=claim)
     seen: ServiceStatus | None = None
     try:
         secrets = await _secrets(ctx, checked, stack)
         project = await ensure_project(ctx, tenant)
         tenant = project.tenant
         stack, created = await ensure_service(
-            ctx, tenant, stack, project, lambda: choose_server(ctx), checked.rendered
+            ctx, tenant, stack, project, lambda: _placement(ctx, claim), checked.rendered
         )
         compose_changed = await _sync_compose(ctx, tenant, stack, checked.rendered, created)
         variables = checked.template.service_variables(checked.params.public, secrets)
@@ -337,10 +357,24 @@ async def _apply(ctx: Context, checked: _Plan, *, wait: bool, start: bool) -> Pr
     return result
 
 
-async def _record_intent(ctx: Context, checked: _Plan, *, start: bool) -> Stack:
-    """Create or update the stack record (desired_state=running) before touching Coolify."""
+async def _placement(ctx: Context, claim: StackClaim) -> Placement:
+    """Where a service that must be created goes: the claimed server."""
+    if claim.server is not None:
+        return await placement_on(ctx, claim.server)
+    if claim.server_uuid:
+        return await placement_on(ctx, await ctx.coolify.get_server(claim.server_uuid))
+    return await choose_server(ctx)
+
+
+async def _record_intent(ctx: Context, checked: _Plan, *, start: bool, claim: StackClaim) -> Stack:
+    """Create or update the stack record (desired_state=running, its capacity claim) before touching
+    Coolify."""
     store, existing = ctx.store, checked.existing
-    fields: dict[str, Any] = {"template": checked.template.name, "params": checked.params.public}
+    fields: dict[str, Any] = {
+        "template": checked.template.name,
+        "params": checked.params.public,
+        **claim.fields,
+    }
     if start or existing is None:
         fields["desired_state"] = "running"
     if existing is None:
@@ -367,6 +401,7 @@ async def _record_intent(ctx: Context, checked: _Plan, *, start: bool) -> Stack:
             "params": checked.params.public,
             "new": existing is None,
             "changes": checked.changes.lines(),
+            **claim.fields,
         },
     )
     return stack

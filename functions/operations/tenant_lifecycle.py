@@ -5,8 +5,10 @@ Each runs under the tenant's lock and is carried out stack by stack by the stack
 triggered (the event functions call them on a record change, and a replay changes nothing more):
 
 - a plan change is checked against every active stack first (stack count, template minimum, every
-  render under the new limits) and refused with nothing changed when something does not fit; then the
-  record is updated and each stack re-rendered and redeployed (a suspended one only updated);
+  render under the new limits) and against the host budget (their capacity claims re-computed under
+  the new plan, ``capacity_claims.claim_plan``), and refused with nothing changed when something does
+  not fit; then the record is updated and each stack re-rendered and redeployed (a suspended one only
+  updated);
 - suspend stops every running stack and marks it ``suspended_with_tenant``; resume starts exactly
   those again (a stack suspended on its own stays suspended);
 - delete deletes every stack (volumes kept unless asked) and, with the last, the tenant's project.
@@ -24,6 +26,7 @@ import structlog
 from pydantic import BaseModel, Field
 
 from functions.context import Context
+from functions.operations.capacity_claims import claim_plan
 from functions.operations.common import locked, refusals_audited
 from functions.operations.delete import delete
 from functions.operations.provision import ProvisionRequest, provision
@@ -38,6 +41,7 @@ from shared.errors import (
     NotConvergedError,
     PlanLimitError,
     StackFailedError,
+    TerminalError,
 )
 from shared.logging import get_logger
 from shared.naming import validate_slug
@@ -153,9 +157,10 @@ async def update_tenant(
 ) -> TenantResult:
     """Change the tenant's plan, display name or stack limit (only what is given).
 
-    A new plan or limit that does not fit the tenant's stacks is refused before anything changes
-    (PlanLimitError, audited as refused). A plan change re-renders every active stack under the new
-    plan's limits and redeploys it (running stacks restart; suspended ones are only updated).
+    A new plan or limit that does not fit the tenant's stacks, or a plan whose capacity claims do not
+    fit the host budget, is refused before anything changes (PlanLimitError or CapacityError, audited
+    as refused). A plan change re-renders every active stack under the new plan's limits and redeploys
+    it (running stacks restart; suspended ones are only updated).
     """
     with structlog.contextvars.bound_contextvars(
         operation="tenants.update", operation_id=ctx.operation_id, tenant=slug
@@ -183,6 +188,9 @@ async def update_tenant(
         if not changes:
             return _result(tenant, False, [])
         async with locked(ctx, tenant.slug, f"tenants update {tenant.slug}"):
+            if "plan" in changes:
+                async with refusals_audited(ctx, "tenants.update", slug, only=TerminalError):
+                    await claim_plan(ctx, tenant, new_plan)
             previous = {k: getattr(tenant, k) for k in changes}
             tenant = await ctx.store.update_tenant(tenant, **changes)
             await ctx.store.audit(
@@ -205,6 +213,8 @@ async def apply_plan(ctx: Context, tenant: Tenant, *, wait: bool = True) -> list
         plan = get_plan(tenant.plan, ctx.settings)
         _check_fits(ctx, tenant, plan, tenant.max_stacks, stacks)
     async with locked(ctx, tenant.slug, f"tenants apply plan {tenant.slug}"):
+        async with refusals_audited(ctx, "tenants.apply_plan", tenant.slug, only=TerminalError):
+            await claim_plan(ctx, tenant, plan)
         return await redeploy_for_plan(ctx, tenant, wait=wait)
 
 

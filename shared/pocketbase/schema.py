@@ -169,6 +169,10 @@ def stacks_collection(tenants_id: str) -> Record:
             # A secret rotation begun and not yet pushed to Coolify: {"secrets": {env: digest of the
             # value it replaces}, "at", "operation_id"} (functions/operations/rotate.py finishes it).
             _json("rotation_pending"),
+            # What the stack claims of its server's budget (cfa capacity): {cpus, memory_bytes,
+            # volume_bytes, plan}, recorded with its server_uuid before any Coolify write; cleared when
+            # it is observed deleted.
+            _json("reserved"),
             *_autodates(),
         ],
         "indexes": ["CREATE UNIQUE INDEX idx_stacks_tenant_name ON stacks (tenant, name)"],

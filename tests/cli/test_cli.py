@@ -81,7 +81,7 @@ def test_dry_run_without_coolify_says_so(cfa: Cfa) -> None:
     code, out, _ = cfa(*provision_args())
     assert code == 0
     assert out.startswith("DRY RUN (CFA_COOLIFY_URL is not set): nothing was sent to Coolify")
-    assert " 2. POST /projects   [not sent]" in out
+    assert " 3. POST /projects   [not sent]" in out
     assert "Rendered compose" in out and "cf.tenant: acme" in out
 
 

@@ -145,6 +145,21 @@ class FakeCoolify:
     def servers(self) -> list[Server]:
         return self.state.servers
 
+    def add_server(self, name: str, **fields: Any) -> Server:
+        """Another server of the team (after the existing ones in ``GET /servers``), with one destination;
+        ``fields`` set its flags (``is_usable``, ``is_reachable``, ``is_build_server``, ``ip`` …)."""
+        destination = Destination(uuid=self.state.new_uuid(), id=self.state.next_id("destinations"))
+        server = Server(
+            uuid=self.state.new_uuid(),
+            name=name,
+            description=None,
+            destinations=[destination],
+            id=self.state.next_id("servers"),
+            **fields,
+        )
+        self.state.servers.append(server)
+        return server
+
     def service(self, uuid: str) -> Service:
         """The stored service (``KeyError`` once its deletion has completed)."""
         self.state.settle()

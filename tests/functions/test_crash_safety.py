@@ -135,7 +135,7 @@ async def test_persistent_outage_is_retryable_and_recorded(
     make_ctx: ContextFactory, acme: str, coolify_fake: FakeCoolify, pb: PocketBase
 ) -> None:
     """When Coolify keeps failing the run stops with a retryable error kept on the stack; a re-run heals."""
-    coolify_fake.inject("GET", r"/servers$", "error_500_before", times=None)
+    coolify_fake.inject("GET", r"/servers/[^/]+/destinations$", "error_500_before", times=None)
     with pytest.raises(UnavailableError):
         await provision(make_ctx(), REQUEST)
     (stack,) = await records(pb, "stacks")
