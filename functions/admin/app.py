@@ -158,6 +158,7 @@ def admin_app(runtime: Runtime) -> Starlette:
             Route(f"{stack}/delete", g(actions.delete_stack), methods=["POST"]),
             Route("/audit", g(views.audit), methods=["GET"]),
             Route("/incidents", g(views.incidents), methods=["GET"]),
+            Route("/capacity", g(views.capacity), methods=["GET"]),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ],
         middleware=[Middleware(SecurityHeaders)],

@@ -11,9 +11,11 @@ from starlette.responses import Response
 from functions.admin import forms, queries
 from functions.admin.deps import Admin
 from functions.admin.sessions import Session
+from functions.operations.capacity import ServerReport, TemplateFit, capacity_report, describe_line
 from functions.operations.settle import TRANSITIONAL
 from functions.records import Stack, Tenant
 from functions.store import Store
+from shared.capacity import format_bytes
 from shared.errors import CfaError, InvalidInput
 from shared.plans import PLAN_ORDER
 from shared.pocketbase.schema import AUDIT_OUTCOMES, INCIDENT_KINDS, INCIDENT_STATES, TENANT_STATUSES
@@ -122,6 +124,26 @@ class Views:
         tenant = await store.get_tenant(request.path_params["slug"])
         stack = await store.get_stack(tenant, request.path_params["stack"])
         return self.web.render(request, "rotate.html", session, **rotate_page(self.admin, tenant, stack))
+
+    async def capacity(self, request: Request, session: Session) -> Response:
+        report = await capacity_report(self.admin.rt.context())
+
+        def fits_on(server: ServerReport, total: TemplateFit) -> str:
+            found = next(
+                (f for f in server.fits if (f.template, f.plan) == (total.template, total.plan)), None
+            )
+            return "?" if found is None or found.fits is None else str(found.fits)
+
+        return self.web.render(
+            request,
+            "capacity.html",
+            session,
+            report=report,
+            placing=[s for s in report.servers if s.new_stacks],
+            describe=describe_line,
+            size=format_bytes,
+            fits_on=fits_on,
+        )
 
     async def audit(self, request: Request, session: Session) -> Response:
         filters = _filters(request, "tenant", "action", "outcome", "since", "until")

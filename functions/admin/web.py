@@ -29,6 +29,7 @@ from functions.store import Store
 from shared.errors import (
     AuthError,
     BusyError,
+    CapacityError,
     CfaError,
     ConflictError,
     InvalidInput,
@@ -68,7 +69,7 @@ def status_for(err: CfaError) -> int:
         return 403
     if isinstance(err, NotFoundError):
         return 404
-    if isinstance(err, PlanLimitError | ConflictError | BusyError):
+    if isinstance(err, PlanLimitError | CapacityError | ConflictError | BusyError):
         return 409
     return 503 if err.retryable else 500
 

@@ -11,6 +11,7 @@ from functions.operations.provision import ProvisionRequest, provision
 from functions.operations.tenants import create_tenant
 from shared.pocketbase.client import PocketBase
 from tests.admin.conftest import Console, make_console
+from tests.fakes.coolify import FakeCoolify
 from tests.functions.conftest import BOT_PARAMS, ContextFactory
 
 pytestmark = pytest.mark.anyio
@@ -163,3 +164,46 @@ async def test_an_unknown_tenant_or_template_says_so(signed_in: Console, acme: s
 
     assert tenant.status_code == 404 and "does not exist" in tenant.text
     assert template.status_code == 404 and "telegram-bot" in template.text
+
+
+async def test_the_capacity_page_shows_allocated_budget_and_what_fits(
+    make_ctx: ContextFactory, pb: PocketBase, operator: str
+) -> None:
+    budget = {"default": {"cpus": 2, "memory": "4G", "disk": "10G"}}
+    await create_tenant(make_ctx(), "acme", plan="team", name="Acme")
+    await provision(
+        make_ctx(capacity=budget),
+        ProvisionRequest(tenant="acme", template="telegram-bot", stack="bot", params=BOT_PARAMS),
+    )
+
+    async with make_console(make_ctx, pb, capacity=budget) as console:
+        await console.sign_in()
+        page = (await console.http.get("/admin/capacity")).text
+
+    assert "Budgets from CFA_CAPACITY" in page and "cpu x2" in page
+    # the team bot's claim, of the budget with its overcommit
+    assert "0.5 CPUs / 4 CPUs (2 CPUs x2)" in page and "384.0 MiB / 4.0 GiB" in page
+    assert "<td>telegram-bot</td>\n    <td>team</td>" in page
+    assert "<td>7</td>" in page  # more team bots: (4 - 0.5) CPUs // 0.5
+
+
+async def test_a_provision_past_the_budget_is_refused_on_its_form(
+    make_ctx: ContextFactory, pb: PocketBase, operator: str, coolify_fake: FakeCoolify
+) -> None:
+    await create_tenant(make_ctx(), "acme", plan="team", name="Acme")
+    tight = {"default": {"cpus": 0.25, "memory": "1G", "disk": "1G"}}
+    exact = {"cpu": 1.0, "memory": 1.0, "disk": 1.0}
+    form = {
+        "template": "telegram-bot",
+        "stack_name": "bot",
+        "param.telegram_token": BOT_PARAMS["telegram_token"],
+        "param.router_api_key": BOT_PARAMS["router_api_key"],
+    }
+
+    async with make_console(make_ctx, pb, capacity=tight, capacity_overcommit=exact) as console:
+        await console.sign_in()
+        response = await console.post("/admin/tenants/acme/provision", form)
+
+    assert response.status_code == 409 and "cpu" in response.text.lower()
+    assert await pb.list_records("stacks") == []
+    assert coolify_fake.write_calls == []
