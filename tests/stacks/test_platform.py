@@ -378,3 +378,16 @@ def test_pocketbase_data_survives_a_stop_and_start(api: Any, platform: Platform)
     platform.compose.down(volumes=False)
     start(api, platform.compose, platform.config)
     assert TENANT in platform.cfa("tenants", "list")
+
+
+def test_the_functions_service_serves_its_health_and_the_admin_pages(platform: Platform) -> None:
+    """`cfa serve` from the built image answers /healthz and serves the admin pages: the sign-in form
+    (its Jinja templates) and the vendored htmx, which the image has only as package data."""
+    health = platform.fakes.probe("GET", "http://127.0.0.1:8480/healthz")
+    login = platform.fakes.probe("GET", "http://127.0.0.1:8480/admin/login")
+    htmx = platform.fakes.probe("GET", "http://127.0.0.1:8480/admin/static/htmx-2.0.10.min.js")
+    assert health.status == 200
+    assert login.status == 200 and 'name="csrf_token"' in login.body
+    headers = {name.lower(): value for name, value in login.headers.items()}
+    assert "script-src 'self'" in headers.get("content-security-policy", "")
+    assert htmx.status == 200 and 'version:"2.0.10"' in htmx.body
