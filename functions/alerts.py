@@ -34,6 +34,7 @@ RUNBOOKS = frozenset(
         "pocketbase-unreachable",
         "reconcile-orphans",
         "platform-misconfigured",
+        "backup-failed",
     }
 )
 

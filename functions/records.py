@@ -50,6 +50,9 @@ class Stack(_Record):
     suspended_with_tenant: bool = False
     plan: str = ""
     failed_digest: str = ""
+    last_backup_at: str = ""
+    last_backup_snapshot: str = ""
+    last_backup_error: str = ""
 
     @property
     def active(self) -> bool:

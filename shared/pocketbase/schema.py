@@ -165,6 +165,11 @@ def stacks_collection(tenants_id: str) -> Record:
             # The configuration at which the event functions gave up on it: not retried by events
             # until its configuration changes or an operator acts.
             _text("failed_digest", max=64),
+            # Backups (functions/operations/backups): what the last run observed; the admin page and
+            # the missed-backup check read these.
+            _date("last_backup_at"),
+            _text("last_backup_snapshot", max=64),
+            _text("last_backup_error", max=2000),
             *_autodates(),
         ],
         "indexes": ["CREATE UNIQUE INDEX idx_stacks_tenant_name ON stacks (tenant, name)"],
