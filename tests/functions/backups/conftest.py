@@ -16,6 +16,8 @@ from pydantic import SecretStr
 from functions.context import Context
 from functions.operations.provision import ProvisionRequest, provision
 from functions.operations.tenants import create_tenant
+from shared.pocketbase.embedded import PocketBaseServer
+from tests.cli.conftest import Cfa, _runner
 from tests.docker_fixture import DockerEngine
 from tests.functions.conftest import ROUTER_KEY, ContextFactory
 
@@ -95,8 +97,23 @@ def fingerprint(engine: DockerEngine, volume: str) -> str:
     return out
 
 
-def factory_for(make_ctx: ContextFactory, repository: Path, engine: DockerEngine) -> ContextFactory:
+def factory_for(
+    make_ctx: ContextFactory, repository: Path, engine: DockerEngine, **settings: object
+) -> ContextFactory:
+    """make_ctx with the backup settings (and ``settings``) filled in."""
+
     def make(**overrides: object) -> Context:
-        return make_ctx(**{**backup_settings(repository, engine), **overrides})
+        return make_ctx(**{**backup_settings(repository, engine), **settings, **overrides})
 
     return make
+
+
+@pytest.fixture
+def cfa(
+    pocketbase: PocketBaseServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Cfa:
+    """``cfa ARGS`` in-process, as in tests/cli."""
+    return _runner(pocketbase, monkeypatch, capsys, tmp_path_factory)
