@@ -145,7 +145,7 @@ class Restic:
             env["TZ"] = os.environ["TZ"]
         if self._s3_key_id:
             env["AWS_ACCESS_KEY_ID"] = self._s3_key_id
-        if self._s3_secret is not None:
+        if self._s3_secret is not None and self._s3_secret.get_secret_value():
             env["AWS_SECRET_ACCESS_KEY"] = self._s3_secret.get_secret_value()
         return env
 
