@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     poll_interval_seconds: float = Field(default=2.0, gt=0, description="Status polling interval.")
     docker_url: str = Field(
         default="unix:///var/run/docker.sock",
-        description="The Coolify host's Docker API, for cfa volumes (lists them, runs the copy container).",
+        description="The Coolify host's Docker API, for cfa volumes and the backups (helper containers).",
     )
     lock_stale_seconds: float = Field(
         default=60.0,
