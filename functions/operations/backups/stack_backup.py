@@ -10,6 +10,7 @@ is audited as ``backup.run`` ``refused`` and changes nothing).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime
 
 import structlog
@@ -91,15 +92,16 @@ async def _backup(ctx: Context, restic: Restic, target: Target, volumes: dict[st
             feed, filename=policy.ARCHIVE, tags=policy.stack_tags(tenant, stack, volumes), when=when
         )
     except CfaError as err:
-        await store.update_stack(stack, last_backup_error=err.one_line()[:2000])
-        await store.audit(
-            "backup.failed",
-            outcome="failed",
-            tenant=tenant.slug,
-            stack=stack.name,
-            details={"error": err.kind, "reason": err.message[:500], "retryable": err.retryable},
-        )
-        await store.flush()
+        with contextlib.suppress(CfaError):  # best effort: PocketBase may be what failed
+            await store.update_stack(stack, last_backup_error=err.one_line()[:2000])
+            await store.audit(
+                "backup.failed",
+                outcome="failed",
+                tenant=tenant.slug,
+                stack=stack.name,
+                details={"error": err.kind, "reason": err.message[:500], "retryable": err.retryable},
+            )
+            await store.flush()
         raise
     await store.update_stack(
         stack, last_backup_at=stamp(when), last_backup_snapshot=summary.snapshot_id, last_backup_error=""

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from functions.context import open_context
 from functions.operations.backups import list_backups, restore_backup, run_backup
 from functions.operations.backups.policy import stack_selector
 from functions.operations.backups.restic import Restic
@@ -15,6 +16,7 @@ from functions.operations.provision import ProvisionRequest, provision
 from shared.errors import AuthError, ConflictError, InvalidInput, NotFoundError, PlanLimitError
 from shared.pocketbase.client import PocketBase
 from tests.docker_fixture import DockerEngine
+from tests.fakes.coolify import FakeCoolify
 from tests.functions.backups.conftest import PASSWORD, factory_for, fingerprint, provision_stateful
 from tests.functions.conftest import ROUTER_KEY, ContextFactory, records
 
@@ -91,13 +93,14 @@ async def test_refused_and_crashed_restores_leave_the_data_and_the_stack_as_they
     docker_engine: DockerEngine,
     restic_repo: Path,
     pb: PocketBase,
+    coolify_fake: FakeCoolify,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A snapshot of another stack, an unknown one and a malformed id are refused before anything
     happens. When Coolify reports the stack stopped but a container still runs with its volume,
     nothing is restored, the data stays, the stack is started again and the refusal audited. A restore
     that dies after stopping the stack leaves it suspended; the next one restores and starts it again,
-    because the first recorded the state it came from."""
+    because the first recorded the state it came from. A dry run checks it all and changes nothing."""
     import functions.operations.backups.restore as restore_module
 
     ctx = factory_for(make_ctx, restic_repo, docker_engine)
@@ -133,6 +136,19 @@ async def test_refused_and_crashed_restores_leave_the_data_and_the_stack_as_they
     refusals = [e for e in events if e["action"] == "backup.restore" and e["outcome"] == "refused"]
     assert len(refusals) == 4 and "still mounted" in refusals[-1]["details"]["reason"]
     assert "backup.restored" not in {e["action"] for e in events}
+
+    writes, trail = len(coolify_fake.write_calls), len(events)
+    async with open_context(
+        ctx().settings, dry_run=True, changes_coolify=True, pb=pb, coolify_transport=coolify_fake.transport()
+    ) as dry:
+        planned = await restore_backup(dry, "globex", "agent", backup.snapshot)
+    assert (planned.dry_run, planned.stopped, planned.volumes) == (True, True, ["openclaw-home"])
+    assert [(c["method"], c["sent"]) for c in planned.calls if c["method"] != "GET"] == [
+        ("POST", False),
+        ("POST", False),
+    ]
+    assert len(coolify_fake.write_calls) == writes and len(await records(pb, "audit_events")) == trail
+    assert fingerprint(docker_engine, stack.volume) == current
 
     real = restore_module._restore_volumes
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from functions.alerts import Alert, Alerter
 from functions.context import Context
@@ -144,3 +145,22 @@ async def test_a_missed_or_failed_backup_raises_one_alert_per_episode(
         f"stack:{record['id']}:{stamp(now - timedelta(hours=30))}",
         f"stack:{record['id']}:{stamp(now - timedelta(hours=27))}",
     ]
+
+
+async def test_the_schedule_is_off_without_a_repository_and_says_so(
+    make_ctx: ContextFactory, docker_engine: DockerEngine, restic_repo: Path
+) -> None:
+    """No repository: no jobs, one log line. With one: the daily run at CFA_BACKUP_TIME (UTC) and the
+    hourly check."""
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    scheduler = AsyncIOScheduler()
+    with capture_logs() as logs:
+        assert BackupSchedule(runtime(make_ctx())).install(scheduler) is False
+    assert scheduler.get_jobs() == []
+    assert [e["event"] for e in logs if e["event"].startswith("backup.")] == ["backup.schedule_off"]
+
+    ctx = factory_for(make_ctx, restic_repo, docker_engine, backup_time="04:30")
+    assert BackupSchedule(runtime(ctx())).install(scheduler) is True
+    jobs = {job.id: str(job.trigger) for job in scheduler.get_jobs()}
+    assert jobs == {"backups": "cron[hour='4', minute='30']", "backup-check": "interval[1:00:00]"}
