@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.functions.backups.conftest import PASSWORD, Cfa
+from tests.cli.conftest import Cfa
+from tests.functions.backups.conftest import PASSWORD
 
 
 def test_without_a_repository_the_commands_say_how_to_configure_one(cfa: Cfa) -> None:

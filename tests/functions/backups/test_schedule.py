@@ -7,6 +7,7 @@ import io
 import os
 import sqlite3
 import zipfile
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from functions.alerts import Alert, Alerter
 from functions.context import Context
 from functions.locks import stamp
 from functions.operations.backups.policy import POCKETBASE_SELECTOR, stack_selector
-from functions.operations.backups.restic import Restic
+from functions.operations.backups.restic import Restic, Write
 from functions.operations.provision import ProvisionRequest, provision
 from functions.runtime import Runtime
 from functions.sources.backups import BackupSchedule
@@ -69,8 +70,12 @@ async def test_the_daily_run_keeps_exactly_what_the_policy_says_and_backs_up_poc
     history = [datetime(2026, 1, day, 3, 0, tzinfo=UTC) for day in (9, 10, 11, 12)]  # Fri … Mon
     for day in history:
         unique = os.urandom(700_000)  # nothing shared with the others, nothing to compress
+
+        def feed(write: Write, data: bytes = unique) -> None:
+            write(data)
+
         await restic.backup(
-            lambda write, data=unique: write(data),
+            feed,
             filename="volumes.tar",
             tags=[*stack_selector("globex", "agent"), "volume=openclaw-home"],
             when=day,
@@ -98,7 +103,12 @@ async def test_the_daily_run_keeps_exactly_what_the_policy_says_and_backs_up_poc
     [snapshot] = await restic.snapshots(POCKETBASE_SELECTOR)
     assert snapshot.short_id == report.pocketbase
     dumped = io.BytesIO()
-    await restic.dump(snapshot.id, "pocketbase.zip", lambda chunks: [dumped.write(c) for c in chunks])
+
+    def collect(chunks: Iterator[bytes]) -> None:
+        for chunk in chunks:
+            dumped.write(chunk)
+
+    await restic.dump(snapshot.id, "pocketbase.zip", collect)
     with zipfile.ZipFile(dumped) as archive:
         (tmp_path / "data.db").write_bytes(archive.read("data.db"))
     with sqlite3.connect(tmp_path / "data.db") as db:
