@@ -261,7 +261,11 @@ indicative; the repository growth is exact). The volume: {args.size_mib} MiB of 
 {chr(10).join(rows)}
 
 - cfa's second backup re-reads the whole volume (the archive endpoint streams all of it) but stores only
-  the changed chunks: restic's content-defined chunking finds the unchanged ones inside the tar stream.
+  the changed chunks: restic's content-defined chunking finds the unchanged ones inside the tar stream
+  ({mib(results["cfa_changed"]["growth"])} stored for {changed_mib:.1f} MiB changed). restic on the mountpoint
+  skips unchanged files ({results["mountpoint_changed"]["seconds"]:.1f} s instead of
+  {results["cfa_changed"]["seconds"]:.1f} s) but needs root on the host, which `cfa serve` does not have
+  (docs/backups.md); a tar rotation stores the whole volume every day.
 - restic's peak memory during cfa's backups: {results["cfa_restic_max_rss_kib"] / 1024:.0f} MiB (max RSS of the
   child processes).
 - Restore of the second snapshot into a fresh volume (restic dump → staging volume → copy): {restore["staged"]:.1f} s
