@@ -170,7 +170,9 @@ class Restic:
         try:
             stdout, stderr = await process.communicate()
         except BaseException:
-            await _stop(process)
+            if process.returncode is None:
+                await _stop(process)
+                await self._remove_stale_locks()
             raise
         if process.returncode != 0:
             raise self._failure(command, process.returncode, stderr)
@@ -226,6 +228,14 @@ class Restic:
         """Remove stale locks only (of processes that are gone): safe while others run."""
         await self._run("unlock", [])
 
+    async def _remove_stale_locks(self) -> None:
+        """After stopping a restic: 0.14 leaves its lock behind on SIGINT (observed), and that lock
+        would block the next prune until someone ran ``restic unlock``. Best effort."""
+        try:
+            await self.unlock()
+        except CfaError as err:
+            log.warning("backup.unlock_failed", error=err.kind, reason=err.message)
+
     # --- snapshots -----------------------------------------------------------------------------------
 
     async def snapshots(self, tags: Sequence[str] = ()) -> list[ResticSnapshot]:
@@ -278,6 +288,8 @@ class Restic:
             with contextlib.suppress(BaseException):
                 await pump  # it ends once restic is gone (EPIPE)
             os.close(write_end)
+            if not ended_by_itself:
+                await self._remove_stale_locks()
             if ended_by_itself and process.returncode != 0:
                 raise self._failure("backup", process.returncode, (await output)[1]) from err
             output.cancel()
@@ -317,6 +329,8 @@ class Restic:
             with contextlib.suppress(BaseException):
                 await pull
             os.close(read_end)
+            if not ended_by_itself:
+                await self._remove_stale_locks()
             if ended_by_itself and process.returncode != 0:
                 raise self._failure("dump", process.returncode, await stderr) from err
             stderr.cancel()
@@ -381,7 +395,7 @@ async def _ended_or_stopped(process: asyncio.subprocess.Process, err: BaseExcept
 
 
 async def _stop(process: asyncio.subprocess.Process) -> None:
-    """SIGINT first (restic removes its lock on the way out), then kill."""
+    """SIGINT first (restic stops writing at once and exits), then kill."""
     if process.returncode is not None:
         return
     with contextlib.suppress(ProcessLookupError):

@@ -122,8 +122,8 @@ async def test_a_missed_or_failed_backup_raises_one_alert_per_episode(
     make_ctx: ContextFactory, acme: str, docker_engine: DockerEngine, restic_repo: Path, pb: PocketBase
 ) -> None:
     """A team stack without a backup for 30 h: one alert, however often the check runs; its failing
-    daily backup does not page again. A newer last backup that goes stale starts a new episode. A
-    starter stack is not watched."""
+    daily backup does not page again (and the restic it had to stop leaves no lock behind). A newer
+    last backup that goes stale starts a new episode. A starter stack is not watched."""
     ctx = factory_for(make_ctx, restic_repo, docker_engine)
     stack = await provision_stateful(ctx(), docker_engine)
     starter = ProvisionRequest(
@@ -143,6 +143,7 @@ async def test_a_missed_or_failed_backup_raises_one_alert_per_episode(
     docker_engine.api.remove_volume(stack.volume)  # its daily backup fails now
     report = await schedule.run_daily()
     assert report.failed == ["globex/agent"] and report.pocketbase
+    assert list((restic_repo / "locks").iterdir()) == []  # the stopped restic's lock was removed
     assert len(raised) == 1
     record = next(r for r in await records(pb, "stacks") if r["coolify_service_uuid"] == stack.service_uuid)
     assert "does not exist" in record["last_backup_error"]
