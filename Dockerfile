@@ -9,13 +9,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     CFA_TEMPLATES_DIR=/app/templates \
     CFA_DATA_DIR=/data
 
+# restic (Debian's) for the backups of the stacks' volumes and of PocketBase (docs/backups.md).
+RUN apt-get update && apt-get install -y --no-install-recommends restic \
+    && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY shared shared
 COPY functions functions
 COPY monitor monitor
 RUN pip install . && useradd --uid 10010 --no-create-home --shell /usr/sbin/nologin cfa \
-    && mkdir -p /data && chown cfa:cfa /data
+    && mkdir -p /data /backups && chown cfa:cfa /data /backups
 COPY templates templates
 COPY runbooks runbooks
 

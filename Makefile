@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench screenshots clean test-stacks test-stacks-full image-telegram-bot
+.PHONY: run test lint typecheck unit bench bench-backup screenshots clean test-stacks test-stacks-full image-telegram-bot
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ image-telegram-bot: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/provision.py
+
+## bench-backup: a 1 GiB volume backed up, 10 % changed, backed up again (needs root, Docker, restic)
+bench-backup: $(STAMP)
+	$(BIN)/python bench/backup.py
 
 clean:
 	rm -rf $(VENV) .cfa .pytest_cache .mypy_cache .ruff_cache

@@ -35,6 +35,7 @@ RUNBOOKS = frozenset(
         "pocketbase-unreachable",
         "reconcile-orphans",
         "platform-misconfigured",
+        "backup-failed",
     }
 )
 

@@ -52,6 +52,9 @@ class Stack(_Record):
     failed_digest: str = ""
     rotation_pending: dict[str, Any] | None = None
     reserved: dict[str, Any] | None = None
+    last_backup_at: str = ""
+    last_backup_snapshot: str = ""
+    last_backup_error: str = ""
 
     @property
     def active(self) -> bool:

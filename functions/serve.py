@@ -46,6 +46,7 @@ from functions.handlers import (
 )
 from functions.metrics import FunctionsMetrics
 from functions.runtime import Runtime
+from functions.sources.backups import BackupSchedule
 from functions.sources.poller import StatusPoller
 from functions.sources.realtime import RealtimeSubscriber
 from functions.sources.reconciler import Reconciler
@@ -94,6 +95,7 @@ class Functions:
     poller: StatusPoller
     reconciler: Reconciler
     scheduler: AsyncIOScheduler
+    backups: BackupSchedule | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     coolify_reachable: bool = False
     coolify_alerted: bool = False
@@ -120,6 +122,8 @@ class Functions:
             max_instances=1,
             coalesce=True,
         )
+        if self.backups is not None and self.backups.install(self.scheduler):
+            self.tasks.append(asyncio.create_task(self._check_backups(), name="first-backup-check"))
         self.scheduler.start()
         self.tasks.append(asyncio.create_task(self._reconcile(), name="first-reconcile"))
         log.info("serve.started", host=settings.serve_host, port=settings.serve_port)
@@ -171,6 +175,10 @@ class Functions:
                 self.coolify_reachable = True
         except CfaError as err:
             self._unreachable(err)
+
+    async def _check_backups(self) -> None:
+        assert self.backups is not None
+        await self.backups.check_missed()
 
     async def _reconcile(self) -> None:
         try:
@@ -275,6 +283,7 @@ def build(settings: Settings) -> Functions:
         poller=StatusPoller(rt),
         reconciler=Reconciler(rt),
         scheduler=AsyncIOScheduler(),
+        backups=BackupSchedule(rt),
     )
 
 

@@ -19,6 +19,8 @@ from shared.capacity import Overcommit, ServerBudget, parse_capacity, parse_over
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PLAN_MAX_STACKS = {"starter": 2, "team": 10, "business": 25}
+DEFAULT_BACKUP_POLICY = {"starter": "none", "team": "daily", "business": "daily", "sovereign": "daily"}
+BACKUP_FREQUENCIES = ("none", "daily")
 
 
 class Settings(BaseSettings):
@@ -99,7 +101,7 @@ class Settings(BaseSettings):
     poll_interval_seconds: float = Field(default=2.0, gt=0, description="Status polling interval.")
     docker_url: str = Field(
         default="unix:///var/run/docker.sock",
-        description="The Coolify host's Docker API, for cfa volumes (lists them, runs the copy container).",
+        description="The Coolify host's Docker API, for cfa volumes and the backups (helper containers).",
     )
     lock_stale_seconds: float = Field(
         default=60.0,
@@ -198,6 +200,41 @@ class Settings(BaseSettings):
         default=900.0, gt=0, description="The window that failed sign-ins are counted in."
     )
     admin_page_size: int = Field(default=50, ge=5, le=500, description="Rows per page in the admin lists.")
+    # --- Backups (restic; docs/backups.md) -----------------------------------------------------------
+    backup_repository: str | None = Field(
+        default=None,
+        description="The restic repository: a path on the host running cfa (e.g. /backups/restic) or "
+        "s3:https://host/bucket/path. Unset: backups are off.",
+    )
+    backup_password: SecretStr | None = Field(
+        default=None, description="The restic repository's password (given to restic in its environment)."
+    )
+    backup_s3_access_key_id: str | None = Field(
+        default=None, description="S3 access key id for an s3: repository."
+    )
+    backup_s3_secret_access_key: SecretStr | None = Field(
+        default=None, description="S3 secret access key for an s3: repository."
+    )
+    backup_policy: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=lambda: dict(DEFAULT_BACKUP_POLICY),
+        description='Backups per plan, daily or none, e.g. "starter=none,team=daily,business=daily".',
+    )
+    backup_keep_daily: int = Field(default=7, ge=1, description="Daily snapshots kept per stack.")
+    backup_keep_weekly: int = Field(default=4, ge=0, description="Weekly snapshots kept per stack.")
+    backup_time: str = Field(
+        default="03:00",
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="When cfa serve runs the daily backups (HH:MM, UTC).",
+    )
+    backup_missed_hours: float = Field(
+        default=26.0,
+        gt=0,
+        description="A stack on a plan with backups whose last one is older than this raises an alert.",
+    )
+    backup_helper_image: str = Field(
+        default="busybox:1.36.1",
+        description="Image of the helper containers that read and write volumes (needs sh, cp, find).",
+    )
 
     # --- Monitor -------------------------------------------------------------------------------------
     apprise_urls: SecretStr | None = Field(
@@ -350,6 +387,29 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_capacity_overcommit(cls, value: object) -> object:
         return parse_overcommit(value)
+
+    @field_validator("backup_policy", mode="before")
+    @classmethod
+    def _parse_backup_policy(cls, value: object) -> object:
+        if isinstance(value, str):
+            parsed: dict[str, str] = {}
+            for part in value.replace(";", ",").split(","):
+                if not part.strip():
+                    continue
+                name, sep, frequency = part.partition("=")
+                if not sep or frequency.strip() not in BACKUP_FREQUENCIES:
+                    raise ValueError(f"expected plan=daily or plan=none pairs, got {part.strip()!r}")
+                parsed[name.strip()] = frequency.strip()
+            return parsed
+        return value
+
+    @field_validator("backup_policy")
+    @classmethod
+    def _check_backup_policy(cls, value: dict[str, str]) -> dict[str, str]:
+        wrong = sorted(plan for plan, frequency in value.items() if frequency not in BACKUP_FREQUENCIES)
+        if wrong:
+            raise ValueError(f"plan(s) {', '.join(wrong)}: the frequency must be daily or none")
+        return value
 
     @field_validator("base_domain")
     @classmethod

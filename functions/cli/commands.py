@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from functions.cli import backup as backup_cli
 from functions.cli import capacity as capacity_command
 from functions.cli import output
 from functions.context import Context, open_context
@@ -84,6 +85,7 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if command == "pb" and args.pb_command == "status":
         return await _pb_status(settings, args)
     changes_coolify = command in ("provision", "suspend", "resume", "delete", "rotate")
+    changes_coolify = changes_coolify or (command == "backup" and backup_cli.changes_coolify(args))
     try:
         context = open_context(settings, dry_run=dry_run, changes_coolify=changes_coolify)
         async with context as ctx:
@@ -575,4 +577,5 @@ _HANDLERS = {
     "unlock": _unlock,
     "hooks": _hooks,
     "volumes": _volumes,
+    "backup": backup_cli.run,
 }

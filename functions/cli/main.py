@@ -53,6 +53,7 @@ def _lock_flag() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from functions.cli import backup as backup_cli
     from functions.operations.volumes import COPY_IMAGE
 
     common = _json_flag()
@@ -213,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     copy.add_argument("source", help="the kept volume (cfa volumes list --orphaned)")
     copy.add_argument("target", help="the re-provisioned stack's volume (suspend the stack first)")
     copy.add_argument("--image", default=COPY_IMAGE, help=f"an image with sh and cp (default {COPY_IMAGE})")
+
+    backup_cli.add_parser(sub, common, locking)
 
     hooks = sub.add_parser("hooks", help="Coolify's webhook channel")
     hooks_sub = hooks.add_subparsers(dest="hooks_command", required=True, metavar="ACTION")

@@ -173,6 +173,11 @@ def stacks_collection(tenants_id: str) -> Record:
             # volume_bytes, plan}, recorded with its server_uuid before any Coolify write; cleared when
             # it is observed deleted.
             _json("reserved"),
+            # Backups (functions/operations/backups): what the last run observed; the admin page and
+            # the missed-backup check read these.
+            _date("last_backup_at"),
+            _text("last_backup_snapshot", max=64),
+            _text("last_backup_error", max=2000),
             *_autodates(),
         ],
         "indexes": ["CREATE UNIQUE INDEX idx_stacks_tenant_name ON stacks (tenant, name)"],

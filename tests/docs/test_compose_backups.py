@@ -1,0 +1,58 @@
+"""compose.backups.yml (backups switched on) loads together with compose.yml, and only it gives the
+event functions the Docker socket."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from shared.compose_loader import ComposeLoader
+from shared.settings import REPO_ROOT
+
+
+def test_compose_v2_loads_it_over_compose_yml(compose_loader: ComposeLoader, tmp_path: Path) -> None:
+    """`docker compose -f compose.yml -f compose.backups.yml config` accepts it; the merged functions
+    service keeps its hardening and gets the socket, the repository volume and the backup settings."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        **{
+            name: "x"
+            for name in (
+                "CFA_POCKETBASE_EMAIL",
+                "CFA_POCKETBASE_PASSWORD",
+                "CFA_COOLIFY_URL",
+                "CFA_COOLIFY_TOKEN",
+                "CFA_WEBHOOK_TOKEN",
+                "CFA_APPRISE_URLS",
+                "CFA_MONITOR_HOST_NAME",
+                "CFA_BACKUP_PASSWORD",
+            )
+        },
+        "DOCKER_GID": "999",
+    }
+    result = subprocess.run(
+        [
+            str(compose_loader.binary),
+            "-f",
+            str(REPO_ROOT / "compose.yml"),
+            "-f",
+            str(REPO_ROOT / "compose.backups.yml"),
+            "config",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    functions = yaml.safe_load(result.stdout)["services"]["functions"]
+    assert functions["read_only"] is True and functions["cap_drop"] == ["ALL"]
+    assert functions["user"] == "10010:10010" and functions["group_add"] == ["999"]
+    mounts = {m["target"]: m["source"] for m in functions["volumes"]}
+    assert mounts["/var/run/docker.sock"] == "/var/run/docker.sock" and "/backups" in mounts
+    assert functions["environment"]["CFA_BACKUP_REPOSITORY"] == "/backups/restic"
+    assert functions["command"] == ["cfa", "serve"]
