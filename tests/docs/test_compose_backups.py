@@ -3,6 +3,7 @@ event functions the Docker socket."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -12,25 +13,19 @@ from shared.compose_loader import ComposeLoader
 from shared.settings import REPO_ROOT
 
 
+def _required() -> set[str]:
+    text = (REPO_ROOT / "compose.yml").read_text() + (REPO_ROOT / "compose.backups.yml").read_text()
+    return set(re.findall(r"\$\{([A-Z_]+):\?", text))
+
+
 def test_compose_v2_loads_it_over_compose_yml(compose_loader: ComposeLoader, tmp_path: Path) -> None:
     """`docker compose -f compose.yml -f compose.backups.yml config` accepts it; the merged functions
     service keeps its hardening and gets the socket, the repository volume and the backup settings."""
     env = {
         "PATH": "/usr/bin:/bin",
         "HOME": str(tmp_path),
-        **{
-            name: "x"
-            for name in (
-                "CFA_POCKETBASE_EMAIL",
-                "CFA_POCKETBASE_PASSWORD",
-                "CFA_COOLIFY_URL",
-                "CFA_COOLIFY_TOKEN",
-                "CFA_WEBHOOK_TOKEN",
-                "CFA_APPRISE_URLS",
-                "CFA_MONITOR_HOST_NAME",
-                "CFA_BACKUP_PASSWORD",
-            )
-        },
+        # Every variable the two files require (${X:?…}), whatever they are.
+        **{name: "x" for name in sorted(_required())},
         "DOCKER_GID": "999",
     }
     result = subprocess.run(
