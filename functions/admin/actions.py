@@ -15,6 +15,13 @@ from functions.admin.deps import Admin
 from functions.admin.sessions import COOKIE, Session
 from functions.admin.views import rotate_page
 from functions.admin.web import status_for
+from functions.operations.backups import (
+    check_backup,
+    check_restore,
+    list_backups,
+    restore_backup,
+    run_backup,
+)
 from functions.operations.delete import delete
 from functions.operations.provision import ProvisionRequest, provision
 from functions.operations.resume import resume
@@ -176,6 +183,58 @@ class Actions:
         rotated = ", ".join(result.rotated) or "nothing"
         notes = " ".join(result.notes)
         return self._tenant_page(request, slug, f"Rotating {slug}/{name}: {rotated}. {notes}".strip())
+
+    async def back_up(self, request: Request, session: Session) -> Response:
+        """Back up now: checked at once (plan, template, repository: a refusal shows and changes
+        nothing), then run in the background: a backup reads every volume, which can take minutes."""
+        slug, name = request.path_params["slug"], request.path_params["stack"]
+        await check_backup(self.admin.context(session), slug, name)
+        self.admin.background(run_backup(self.admin.context(session), slug, name), f"backup {slug}/{name}")
+        return self._tenant_page(
+            request,
+            slug,
+            f"Backing up {slug}/{name}: the result shows under Last backup and in the audit trail.",
+        )
+
+    async def restore(self, request: Request, session: Session) -> Response:
+        """Restore: checked at once (the snapshot is this stack's, the stack is settled, its volumes
+        exist; a refusal shows on the form and changes nothing), then run in the background; the
+        stack's status shows it stopping and starting again."""
+        slug, name = request.path_params["slug"], request.path_params["stack"]
+        form = await request.form()
+        snapshot = _text(form, "snapshot")
+        try:
+            if _text(form, "confirm_name") != name:
+                raise InvalidInput(
+                    "confirmation",
+                    f"type the stack's name, {name}, to confirm",
+                    advice="nothing was restored",
+                )
+            await check_restore(self.admin.context(session), slug, name, snapshot)
+        except CfaError as err:
+            store = Store(self.admin.rt.pb, dry_run=True, actor="", operation_id="")
+            tenant = await store.get_tenant(slug)
+            stack = await store.get_stack(tenant, name)
+            snapshots = await list_backups(self.admin.rt.context(), slug, name)
+            return self.web.render(
+                request,
+                "restore.html",
+                session,
+                status_code=status_for(err),
+                tenant=tenant,
+                stack=stack,
+                snapshots=snapshots,
+                error=err,
+            )
+        self.admin.background(
+            restore_backup(self.admin.context(session), slug, name, snapshot, wait=False),
+            f"restore {slug}/{name}",
+        )
+        return self._tenant_page(
+            request,
+            slug,
+            f"Restoring {slug}/{name} from snapshot {snapshot}: it is stopped, restored, started again.",
+        )
 
     async def change_plan(self, request: Request, session: Session) -> Response:
         slug = request.path_params["slug"]

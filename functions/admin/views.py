@@ -11,6 +11,7 @@ from starlette.responses import Response
 from functions.admin import forms, queries
 from functions.admin.deps import Admin
 from functions.admin.sessions import Session
+from functions.operations.backups import list_backups
 from functions.operations.capacity import ServerReport, TemplateFit, capacity_report, describe_line
 from functions.operations.settle import TRANSITIONAL
 from functions.records import Stack, Tenant
@@ -82,7 +83,15 @@ class Views:
             plans=PLAN_ORDER,
             templates=list(self.admin.rt.catalog),
             in_transition=in_transition,
+            stateful=self._stateful,
         )
+
+    def _stateful(self, stack: Stack) -> bool:
+        """Whether the stack's template keeps data in volumes (what backups are for)."""
+        try:
+            return self.admin.rt.catalog.get(stack.template).meta.stateful
+        except CfaError:
+            return False
 
     async def provision_form(self, request: Request, session: Session) -> Response:
         slug = request.path_params["slug"]
@@ -143,6 +152,15 @@ class Views:
             describe=describe_line,
             size=format_bytes,
             fits_on=fits_on,
+        )
+
+    async def restore_form(self, request: Request, session: Session) -> Response:
+        store = Store(self.pb, dry_run=True, actor="", operation_id="")
+        tenant = await store.get_tenant(request.path_params["slug"])
+        stack = await store.get_stack(tenant, request.path_params["stack"])
+        snapshots = await list_backups(self.admin.rt.context(), tenant.slug, stack.name)
+        return self.web.render(
+            request, "restore.html", session, tenant=tenant, stack=stack, snapshots=snapshots, error=None
         )
 
     async def audit(self, request: Request, session: Session) -> Response:

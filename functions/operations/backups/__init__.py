@@ -11,8 +11,8 @@ The operations the CLI, ``cfa serve``'s schedule and the admin page call:
 
 from functions.operations.backups.models import BackupResult, RestoreResult, Snapshot
 from functions.operations.backups.pocketbase_backup import backup_pocketbase, list_pocketbase_backups
-from functions.operations.backups.restore import restore_backup
-from functions.operations.backups.stack_backup import apply_retention, list_backups, run_backup
+from functions.operations.backups.restore import check_restore, restore_backup
+from functions.operations.backups.stack_backup import apply_retention, check_backup, list_backups, run_backup
 
 __all__ = [
     "BackupResult",
@@ -20,6 +20,8 @@ __all__ = [
     "Snapshot",
     "apply_retention",
     "backup_pocketbase",
+    "check_backup",
+    "check_restore",
     "list_backups",
     "list_pocketbase_backups",
     "restore_backup",

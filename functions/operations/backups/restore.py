@@ -96,6 +96,21 @@ def _targets(target: Target, snapshot: ResticSnapshot) -> dict[str, str]:
     return {name: docker_volume_name(stack.coolify_service_uuid, name) for name in names}
 
 
+async def check_restore(
+    ctx: Context, tenant: str, stack: str, snapshot: str
+) -> tuple[Restic, Target, ResticSnapshot, dict[str, str]]:
+    """Whether ``snapshot`` can be restored into the stack now: it is this stack's, the stack has a
+    service and is not in transition, the volumes exist (a refusal is audited and changes nothing).
+    Sends nothing to Coolify; the admin page checks this before it runs the restore in the background."""
+    async with refusals_audited(ctx, "backup.restore", tenant, stack):
+        restic = Restic(ctx.settings)
+        target = await resolve(ctx, tenant, stack)
+        chosen = await find_snapshot(restic, target.tenant.slug, target.stack.name, snapshot)
+        volumes = _targets(target, chosen)
+        await volumes_exist(ctx, volumes)
+    return restic, target, chosen, volumes
+
+
 async def restore_backup(
     ctx: Context, tenant: str, stack: str, snapshot: str, *, wait: bool = True
 ) -> RestoreResult:
@@ -109,12 +124,7 @@ async def restore_backup(
         tenant=tenant,
         stack=stack,
     ):
-        async with refusals_audited(ctx, "backup.restore", tenant, stack):
-            restic = Restic(ctx.settings)
-            target = await resolve(ctx, tenant, stack)
-            chosen = await find_snapshot(restic, target.tenant.slug, target.stack.name, snapshot)
-            volumes = _targets(target, chosen)
-            await volumes_exist(ctx, volumes)
+        restic, target, chosen, volumes = await check_restore(ctx, tenant, stack, snapshot)
         if ctx.dry_run:
             return await _dry_run(ctx, target, chosen, volumes)
         async with locked(ctx, target.tenant.slug, f"backup restore {tenant}/{stack}"):

@@ -47,6 +47,16 @@ async def volumes_exist(ctx: Context, volumes: dict[str, str]) -> None:
     await asyncio.to_thread(check)
 
 
+async def check_backup(ctx: Context, tenant: str, stack: str) -> tuple[Restic, Target, dict[str, str]]:
+    """Whether the stack can be backed up now (see :func:`run_backup` for the refusals, audited):
+    (the repository, the records, its volumes by name). Changes nothing else; the admin page checks
+    this before it runs the backup in the background."""
+    async with refusals_audited(ctx, "backup.run", tenant, stack):
+        restic = Restic(ctx.settings)
+        target = await resolve(ctx, tenant, stack)
+        return restic, target, stack_volumes(ctx, target)
+
+
 async def run_backup(ctx: Context, tenant: str, stack: str) -> BackupResult:
     """One snapshot of every volume of the stack, taken while it runs (see docs/backups.md on
     consistency). Refused, with nothing changed, for a plan without backups, a stateless template, a
@@ -54,10 +64,7 @@ async def run_backup(ctx: Context, tenant: str, stack: str) -> BackupResult:
     with structlog.contextvars.bound_contextvars(
         operation="backup", operation_id=ctx.operation_id, tenant=tenant, stack=stack
     ):
-        async with refusals_audited(ctx, "backup.run", tenant, stack):
-            restic = Restic(ctx.settings)
-            target = await resolve(ctx, tenant, stack)
-            volumes = stack_volumes(ctx, target)
+        restic, target, volumes = await check_backup(ctx, tenant, stack)
         if ctx.dry_run:
             return BackupResult(
                 target=f"{tenant}/{stack}", tenant=tenant, stack=stack, volumes=list(volumes), dry_run=True
