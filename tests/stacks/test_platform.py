@@ -44,7 +44,6 @@ from tests.stacks.harness import (
     StackFailure,
     no_networks_but_the_builtins,
     wait_for,
-    write_env_file,
 )
 from tests.stacks.kernel import applied, hardening_problems, seconds_to_healthy
 from tests.stacks.monitoring import page_text
@@ -91,13 +90,32 @@ class Platform:
 
 
 def example_env() -> dict[str, str]:
-    """The variables of the project's .env.example, with its example values."""
+    """The variables of the project's .env.example, with its example values (a single-quoted value is
+    literal, as Compose reads it: the JSON budgets)."""
     values = {}
     for line in (REPO / ".env.example").read_text().splitlines():
         if line.strip() and not line.lstrip().startswith("#") and "=" in line:
             key, _, value = line.partition("=")
-            values[key.strip()] = value.strip()
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == "'":
+                value = value[1:-1]
+            values[key.strip()] = value
     return values
+
+
+def write_operator_env(path: Path, values: dict[str, str]) -> None:
+    """The platform's ``.env`` as an operator writes it from .env.example: plain values as they are,
+    others (JSON) single-quoted, which Compose reads literally."""
+    lines = []
+    for key, value in sorted(values.items()):
+        if re.fullmatch(r"[A-Za-z0-9_.:+/=@-]*", value):
+            lines.append(f"{key}={value}\n")
+        elif "'" not in value and "\n" not in value:
+            lines.append(f"{key}='{value}'\n")
+        else:
+            raise StackFailure(f"the value of {key} cannot be written to a .env; pick a plainer dummy")
+    path.write_text("".join(lines))
+    path.chmod(0o600)
 
 
 def merged_config(compose: Compose) -> dict[str, Any]:
@@ -165,7 +183,7 @@ def platform(run: RunEnv, api: Any) -> Iterator[Platform]:
         if not env.get(name) or env[name].startswith("change-me")
     }
     env.update(dummies)
-    write_env_file(directory / ".env", env)
+    write_operator_env(directory / ".env", env)
     compose = Compose(
         run=run,
         project="cfst-platform",
