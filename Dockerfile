@@ -9,9 +9,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     CFA_TEMPLATES_DIR=/app/templates \
     CFA_DATA_DIR=/data
 
-# restic (Debian's) for the backups of the stacks' volumes and of PocketBase (docs/backups.md).
-RUN apt-get update && apt-get install -y --no-install-recommends restic \
-    && rm -rf /var/lib/apt/lists/*
+# restic (Debian's) for the backups of the stacks' volumes and of PocketBase (docs/backups.md); a base
+# that has it already (the offline test build's) keeps its own.
+RUN command -v restic >/dev/null || { apt-get update && apt-get install -y --no-install-recommends restic \
+    && rm -rf /var/lib/apt/lists/*; }
 
 WORKDIR /app
 COPY pyproject.toml README.md ./

@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import shutil
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,15 +32,20 @@ from starlette.routing import Mount
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import machine, percentile, write_section  # noqa: E402
+from bench.common import (  # noqa: E402
+    SUPERUSER,
+    SUPERUSER_PASSWORD,
+    machine,
+    migrated_pocketbase,
+    percentile,
+    write_section,
+)
 from functions.admin.app import admin_app  # noqa: E402
 from functions.alerts import Alerter  # noqa: E402
 from functions.context import coolify_from_settings  # noqa: E402
-from functions.operations.migrate import migrate_all  # noqa: E402
 from functions.runtime import Runtime  # noqa: E402
 from shared.catalog import load_catalog  # noqa: E402
 from shared.pocketbase.client import PocketBase  # noqa: E402
-from shared.pocketbase.embedded import free_port, start_server, upsert_superuser  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 
 BOUND_MS = 100.0
@@ -186,10 +189,12 @@ async def measure(
         async with httpx.AsyncClient(base_url=pb.base_url) as raw:
             auth = await raw.post(
                 "/api/collections/_superusers/auth-with-password",
-                json={"identity": "bench@cfa.local", "password": "bench-superuser-password"},
+                json={"identity": SUPERUSER, "password": SUPERUSER_PASSWORD.get_secret_value()},
             )
             headers = {"Authorization": auth.json()["token"]}
+            one = f"tenant-{min(42, args.tenants - 1):05d}"
             for name, (page, floor) in PAGES.items():
+                page, floor = page.replace("tenant-00042", one), floor.replace("tenant-00042", one)
                 ours, peer = [], []
                 for _ in range(5):  # warm-up: templates compiled, connections open
                     await web.get(page)
@@ -238,32 +243,20 @@ in the same loop. The bound: p95 under {BOUND_MS:.0f} ms.
 
 async def run(args: argparse.Namespace) -> str:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
-    workdir = Path(tempfile.mkdtemp(prefix="cfa-bench-admin-"))
-    data = workdir / "pb_data"
-    password = SecretStr("bench-superuser-password")
-    upsert_superuser(data, "bench@cfa.local", password)
-    port = free_port()
-    pocketbase = start_server(data, port)
-    settings = Settings(
-        router_url="https://router.example.com/v1",
-        data_dir=workdir,
-        admin_page_size=50,
-        admin_secret_key=SecretStr("bench-admin-key-0123456789"),
-    )
-    try:
-        async with PocketBase(f"http://127.0.0.1:{port}", "bench@cfa.local", password) as pb:
-            await migrate_all(pb)
-            await pb.create_record(
-                "operators", {"email": EMAIL, "password": PASSWORD, "passwordConfirm": PASSWORD}
-            )
-            started = time.perf_counter()
-            await fill(pb, args)
-            fill_seconds = time.perf_counter() - started
-            figures = await measure(args, settings, pb)
-    finally:
-        pocketbase.terminate()
-        pocketbase.wait()
-        shutil.rmtree(workdir, ignore_errors=True)
+    async with migrated_pocketbase("cfa-bench-admin-") as (pb, workdir):
+        settings = Settings(
+            router_url="https://router.example.com/v1",
+            data_dir=workdir,
+            admin_page_size=50,
+            admin_secret_key=SecretStr("bench-admin-key-0123456789"),
+        )
+        await pb.create_record(
+            "operators", {"email": EMAIL, "password": PASSWORD, "passwordConfirm": PASSWORD}
+        )
+        started = time.perf_counter()
+        await fill(pb, args)
+        fill_seconds = time.perf_counter() - started
+        figures = await measure(args, settings, pb)
     return report(args, figures, fill_seconds)
 
 

@@ -8,9 +8,20 @@ import contextlib
 import os
 import platform
 import re
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+from pydantic import SecretStr
+
+from functions.operations.migrate import migrate_all
+from shared.pocketbase.client import PocketBase
+from shared.pocketbase.embedded import free_port, start_server, upsert_superuser
+
 ROOT = Path(__file__).resolve().parent.parent
+SUPERUSER = "bench@cfa.local"
+SUPERUSER_PASSWORD = SecretStr("bench-superuser-password")
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -42,3 +53,21 @@ def write_section(name: str, heading: str, text: str) -> None:
     head, rest = content.split(begin, 1)
     _, tail = rest.split(end, 1)
     path.write_text(f"{head}{begin}\n{text}{end}{tail}")
+
+
+@contextlib.asynccontextmanager
+async def migrated_pocketbase(prefix: str) -> AsyncIterator[tuple[PocketBase, Path]]:
+    """A real PocketBase on a temporary data directory, migrated; (a superuser client, the work
+    directory, which settings may use as CFA_DATA_DIR). Stopped and removed afterwards."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    upsert_superuser(workdir / "pb_data", SUPERUSER, SUPERUSER_PASSWORD)
+    port = free_port()
+    server = start_server(workdir / "pb_data", port)
+    try:
+        async with PocketBase(f"http://127.0.0.1:{port}", SUPERUSER, SUPERUSER_PASSWORD) as pb:
+            await migrate_all(pb)
+            yield pb, workdir
+    finally:
+        server.terminate()
+        server.wait()
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -14,12 +14,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,15 +33,13 @@ from structlog.typing import EventDict, WrappedLogger
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import machine, percentile, write_section  # noqa: E402
+from bench.common import machine, migrated_pocketbase, percentile, write_section  # noqa: E402
 from functions.context import Context  # noqa: E402
-from functions.operations.migrate import migrate_all  # noqa: E402
 from functions.operations.provision import ProvisionRequest, provision  # noqa: E402
 from functions.operations.tenants import create_tenant  # noqa: E402
 from shared.catalog import load_catalog  # noqa: E402
 from shared.coolify.client import CoolifyClient  # noqa: E402
 from shared.pocketbase.client import PocketBase  # noqa: E402
-from shared.pocketbase.embedded import free_port, start_server, upsert_superuser  # noqa: E402
 from shared.ratelimit import SlidingWindowLimiter  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 
@@ -239,30 +235,18 @@ once (a sliding window of {Settings().coolify_rate_limit_per_minute} per 60 s), 
 
 
 async def run(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
-    workdir = Path(tempfile.mkdtemp(prefix="cfa-bench-"))
-    data = workdir / "pb_data"
-    password = SecretStr("bench-superuser-password")
-    upsert_superuser(data, "bench@cfa.local", password)
-    port = free_port()
-    pocketbase = start_server(data, port)
-    settings = Settings(
-        coolify_url="http://unused.invalid",
-        coolify_token=SecretStr(TOKEN),
-        router_url="https://router.example.com/v1",
-        data_dir=workdir,
-        templates_dir=args.templates_dir,
-    )
-    try:
-        async with PocketBase(f"http://127.0.0.1:{port}", "bench@cfa.local", password) as pb:
-            await migrate_all(pb)
-            with fake_coolify(args.latency, args.rate_limit) as api:
-                single = await one_at_a_time(settings, pb, api, args.runs, args.latency)
-            with fake_coolify(args.latency, args.rate_limit) as api:
-                burst = await all_at_once(settings, pb, api, args.tenants, args.rate_limit)
-    finally:
-        pocketbase.terminate()
-        pocketbase.wait()
-        shutil.rmtree(workdir, ignore_errors=True)
+    async with migrated_pocketbase("cfa-bench-") as (pb, workdir):
+        settings = Settings(
+            coolify_url="http://unused.invalid",
+            coolify_token=SecretStr(TOKEN),
+            router_url="https://router.example.com/v1",
+            data_dir=workdir,
+            templates_dir=args.templates_dir,
+        )
+        with fake_coolify(args.latency, args.rate_limit) as api:
+            single = await one_at_a_time(settings, pb, api, args.runs, args.latency)
+        with fake_coolify(args.latency, args.rate_limit) as api:
+            burst = await all_at_once(settings, pb, api, args.tenants, args.rate_limit)
     return single, burst
 
 

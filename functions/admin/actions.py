@@ -107,7 +107,7 @@ class Actions:
                 ),
             )
         except CfaError as err:
-            tenant = await Store(self.admin.rt.pb, dry_run=True, actor="", operation_id="").get_tenant(slug)
+            tenant = await self.admin.tenant(slug)
             submitted = {k: v for k, v in form.items() if isinstance(v, str)}
             return self.web.render(
                 request,
@@ -144,9 +144,7 @@ class Actions:
         elif volumes not in ("keep", "delete"):
             problem = "choose whether the stack's volumes are kept or deleted"
         if problem:
-            store = Store(self.admin.rt.pb, dry_run=True, actor="", operation_id="")
-            tenant = await store.get_tenant(slug)
-            stack = await store.get_stack(tenant, name)
+            tenant, stack = await self.admin.stack_records(slug, name)
             err = InvalidInput("confirmation", problem, advice="nothing was deleted")
             return self.web.render(
                 request, "delete.html", session, status_code=400, tenant=tenant, stack=stack, error=err
@@ -158,9 +156,7 @@ class Actions:
     async def rotate(self, request: Request, session: Session) -> Response:
         slug, name = request.path_params["slug"], request.path_params["stack"]
         form = await request.form()
-        store = Store(self.admin.rt.pb, dry_run=True, actor="", operation_id="")
-        tenant = await store.get_tenant(slug)
-        stack = await store.get_stack(tenant, name)
+        tenant, stack = await self.admin.stack_records(slug, name)
         template = self.admin.rt.catalog.get(stack.template)
         only = [value for value in form.getlist("only") if isinstance(value, str)]
         params = forms.params_from(template, form)
@@ -212,9 +208,7 @@ class Actions:
                 )
             await check_restore(self.admin.context(session), slug, name, snapshot)
         except CfaError as err:
-            store = Store(self.admin.rt.pb, dry_run=True, actor="", operation_id="")
-            tenant = await store.get_tenant(slug)
-            stack = await store.get_stack(tenant, name)
+            tenant, stack = await self.admin.stack_records(slug, name)
             snapshots = await list_backups(self.admin.rt.context(), slug, name)
             return self.web.render(
                 request,

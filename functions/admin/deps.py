@@ -12,7 +12,9 @@ from functions.admin.sessions import Session, Sessions
 from functions.admin.signin import SignIn
 from functions.admin.web import Web
 from functions.context import Context
+from functions.records import Stack, Tenant
 from functions.runtime import Runtime
+from functions.store import Store
 from shared.errors import CfaError
 from shared.logging import get_logger
 
@@ -45,6 +47,16 @@ class Admin:
         task = asyncio.create_task(run())
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+
+    async def tenant(self, slug: str) -> Tenant:
+        """The tenant a page is about; NotFoundError with a hint otherwise. Reads only."""
+        return await Store(self.rt.pb, dry_run=True, actor="", operation_id="").get_tenant(slug)
+
+    async def stack_records(self, slug: str, stack: str) -> tuple[Tenant, Stack]:
+        """The tenant and stack a page is about; NotFoundError with a hint otherwise. Reads only."""
+        tenant = await self.tenant(slug)
+        found = await Store(self.rt.pb, dry_run=True, actor="", operation_id="").get_stack(tenant, stack)
+        return tenant, found
 
     def context(self, session: Session) -> Context:
         """A Context on the shared clients whose audit actor is the operator (``operator:<email>``)."""

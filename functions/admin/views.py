@@ -15,7 +15,6 @@ from functions.operations.backups import list_backups
 from functions.operations.capacity import ServerReport, TemplateFit, capacity_report, describe_line
 from functions.operations.settle import TRANSITIONAL
 from functions.records import Stack, Tenant
-from functions.store import Store
 from shared.capacity import format_bytes
 from shared.errors import CfaError, InvalidInput
 from shared.plans import PLAN_ORDER
@@ -54,6 +53,9 @@ class Views:
         self.web = admin.web
         self.settings = admin.rt.settings
         self.pb = admin.rt.pb
+
+    async def _stack(self, request: Request) -> tuple[Tenant, Stack]:
+        return await self.admin.stack_records(request.path_params["slug"], request.path_params["stack"])
 
     async def tenants(self, request: Request, session: Session) -> Response:
         filters = _filters(request, "q", "plan", "status")
@@ -94,8 +96,7 @@ class Views:
             return False
 
     async def provision_form(self, request: Request, session: Session) -> Response:
-        slug = request.path_params["slug"]
-        tenant = await Store(self.pb, dry_run=True, actor="", operation_id="").get_tenant(slug)
+        tenant = await self.admin.tenant(request.path_params["slug"])
         template = self.admin.rt.catalog.get(request.query_params.get("template", ""))
         return self.web.render(
             request,
@@ -110,9 +111,7 @@ class Views:
 
     async def stack_status(self, request: Request, session: Session) -> Response:
         """The status cell of one stack (polled by htmx every 2 s while it is in transition)."""
-        store = Store(self.pb, dry_run=True, actor="", operation_id="")
-        tenant = await store.get_tenant(request.path_params["slug"])
-        stack = await store.get_stack(tenant, request.path_params["stack"])
+        tenant, stack = await self._stack(request)
         return self.web.render(
             request,
             "_stack_status.html",
@@ -123,15 +122,11 @@ class Views:
         )
 
     async def delete_form(self, request: Request, session: Session) -> Response:
-        store = Store(self.pb, dry_run=True, actor="", operation_id="")
-        tenant = await store.get_tenant(request.path_params["slug"])
-        stack = await store.get_stack(tenant, request.path_params["stack"])
+        tenant, stack = await self._stack(request)
         return self.web.render(request, "delete.html", session, tenant=tenant, stack=stack, error=None)
 
     async def rotate_form(self, request: Request, session: Session) -> Response:
-        store = Store(self.pb, dry_run=True, actor="", operation_id="")
-        tenant = await store.get_tenant(request.path_params["slug"])
-        stack = await store.get_stack(tenant, request.path_params["stack"])
+        tenant, stack = await self._stack(request)
         return self.web.render(request, "rotate.html", session, **rotate_page(self.admin, tenant, stack))
 
     async def capacity(self, request: Request, session: Session) -> Response:
@@ -155,9 +150,7 @@ class Views:
         )
 
     async def restore_form(self, request: Request, session: Session) -> Response:
-        store = Store(self.pb, dry_run=True, actor="", operation_id="")
-        tenant = await store.get_tenant(request.path_params["slug"])
-        stack = await store.get_stack(tenant, request.path_params["stack"])
+        tenant, stack = await self._stack(request)
         snapshots = await list_backups(self.admin.rt.context(), tenant.slug, stack.name)
         return self.web.render(
             request, "restore.html", session, tenant=tenant, stack=stack, snapshots=snapshots, error=None

@@ -145,6 +145,25 @@ async def await_settled(ctx: Context, tenant: Tenant, stack: Stack) -> Stack:
         await ctx.sleep(ctx.settings.poll_interval_seconds)
 
 
+async def join_in_flight(
+    ctx: Context, tenant: Tenant, stack: Stack, action: str, *, wait: bool
+) -> Stack | None:
+    """When ``action`` (suspend, resume) is already queued in Coolify — the stack is in its transitional
+    status toward the same desired state (a replayed event, a second click) — wait on that one (with
+    ``wait``) and return the stack; None when it is not in flight. Never asks Coolify again: a request
+    Coolify dropped fails at the transition's deadline and can then be re-run."""
+    transitional = {"suspend": "suspending", "resume": "resuming"}[action]
+    desired = {"suspend": "suspended", "resume": "running"}[action]
+    if (stack.status, stack.desired_state) != (transitional, desired):
+        return None
+    log.info(f"{action}.already_in_flight", transition_at=stack.transition_at)
+    if not wait or ctx.dry_run:
+        return stack
+    settled = await await_settled(ctx, tenant, stack)
+    raise_unless(settled, desired, retry=f"re-run cfa {action} {tenant.slug}/{stack.name}")
+    return settled
+
+
 def raise_unless(stack: Stack, wanted: str, *, retry: str) -> None:
     """Raise what the settled ``stack`` means when it is not in the ``wanted`` status.
 

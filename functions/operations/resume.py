@@ -10,7 +10,7 @@ transition_at, coolify_status, and audit events ``resume.requested`` / ``resume.
 from __future__ import annotations
 
 from functions.context import Context
-from functions.operations.common import await_settled, observe, raise_unless
+from functions.operations.common import await_settled, join_in_flight, observe, raise_unless
 from functions.operations.lifecycle import StackResult, Target, run_on_stack
 from functions.operations.settle import TRANSITIONAL, settle
 from functions.store import now_iso
@@ -42,14 +42,9 @@ async def resume(ctx: Context, tenant: str, stack: str, *, wait: bool = True) ->
 async def _resume(ctx: Context, target: Target, *, wait: bool) -> Target:
     store, coolify = ctx.store, ctx.coolify
     tenant = target.tenant
-    if target.stack.status == "resuming" and target.stack.desired_state == "running":
-        # Coolify was already asked to start it: wait on that start, never send another.
-        log.info("resume.already_in_flight", transition_at=target.stack.transition_at)
-        if not wait or ctx.dry_run:
-            return target
-        stack = await await_settled(ctx, tenant, target.stack)
-        raise_unless(stack, "running", retry=f"re-run cfa resume {tenant.slug}/{stack.name}")
-        return Target(tenant, stack)
+    joined = await join_in_flight(ctx, tenant, target.stack, "resume", wait=wait)
+    if joined is not None:
+        return Target(tenant, joined)
     stack = await store.update_stack(target.stack, desired_state="running", suspended_with_tenant=False)
     await store.audit("resume.requested", tenant=tenant.slug, stack=stack.name)
     started_now = await coolify.start_service(stack.coolify_service_uuid)

@@ -11,7 +11,7 @@ watching it until then). Writes: desired_state, status, transition_at, coolify_s
 from __future__ import annotations
 
 from functions.context import Context
-from functions.operations.common import await_settled, raise_unless
+from functions.operations.common import await_settled, join_in_flight, raise_unless
 from functions.operations.lifecycle import StackResult, Target, run_on_stack
 from functions.operations.settle import settle
 from functions.store import now_iso
@@ -44,15 +44,9 @@ async def suspend(
 async def _suspend(ctx: Context, target: Target, *, wait: bool, with_tenant: bool) -> Target:
     store, coolify = ctx.store, ctx.coolify
     tenant = target.tenant
-    if target.stack.status == "suspending" and target.stack.desired_state == "suspended":
-        # Coolify was already asked (a replayed event, or a second click): wait on that stop, never
-        # send another. A stop Coolify dropped fails at the transition's deadline and can be re-run.
-        log.info("suspend.already_in_flight", transition_at=target.stack.transition_at)
-        if not wait or ctx.dry_run:
-            return target
-        stack = await await_settled(ctx, tenant, target.stack)
-        raise_unless(stack, "suspended", retry=f"re-run cfa suspend {tenant.slug}/{stack.name}")
-        return Target(tenant, stack)
+    joined = await join_in_flight(ctx, tenant, target.stack, "suspend", wait=wait)
+    if joined is not None:
+        return Target(tenant, joined)
     stack = await store.update_stack(
         target.stack, desired_state="suspended", suspended_with_tenant=with_tenant
     )

@@ -189,16 +189,10 @@ class PocketBase:
         page = 1
         per_page = min(limit or _MAX_PER_PAGE, _MAX_PER_PAGE)
         while True:
-            params: dict[str, str | int] = {"page": page, "perPage": per_page, "skipTotal": 1}
-            if filter:
-                params["filter"] = filter
-            if sort:
-                params["sort"] = sort
-            if fields:
-                params["fields"] = fields
-            response = await self.request("GET", f"/api/collections/{collection}/records", params=params)
-            self._raise_for_status(response, f"list {collection}")
-            items: list[Record] = response.json()["items"]
+            body = await self._list(
+                collection, page=page, per_page=per_page, filter=filter, sort=sort, fields=fields, count=False
+            )
+            items: list[Record] = body["items"]
             records.extend(items)
             if len(items) < per_page or (limit is not None and len(records) >= limit):
                 return records[:limit] if limit is not None else records
@@ -214,15 +208,30 @@ class PocketBase:
         sort: str | None = None,
     ) -> tuple[list[Record], int]:
         """One page of records matching ``filter`` (built with ``pb_filter``) and how many match in all."""
-        params: dict[str, str | int] = {"page": max(page, 1), "perPage": min(per_page, _MAX_PER_PAGE)}
-        if filter:
-            params["filter"] = filter
-        if sort:
-            params["sort"] = sort
+        body = await self._list(collection, page=max(page, 1), per_page=per_page, filter=filter, sort=sort)
+        return list(body["items"]), int(body["totalItems"])
+
+    async def _list(
+        self,
+        collection: str,
+        *,
+        page: int,
+        per_page: int,
+        filter: str | None,
+        sort: str | None,
+        fields: str | None = None,
+        count: bool = True,
+    ) -> Record:
+        params: dict[str, str | int] = {"page": page, "perPage": min(per_page, _MAX_PER_PAGE)}
+        if not count:
+            params["skipTotal"] = 1
+        for name, value in (("filter", filter), ("sort", sort), ("fields", fields)):
+            if value:
+                params[name] = value
         response = await self.request("GET", f"/api/collections/{collection}/records", params=params)
         self._raise_for_status(response, f"list {collection}")
-        body = response.json()
-        return list(body["items"]), int(body["totalItems"])
+        body: Record = response.json()
+        return body
 
     async def first(self, collection: str, filter: str, *, sort: str | None = None) -> Record | None:
         items = await self.list_records(collection, filter=filter, sort=sort, limit=1)
