@@ -144,9 +144,9 @@ PAGES = {
         "/admin/tenants?q=4",
         "/api/collections/tenants/records?perPage=50&sort=slug&filter=(slug~'4'||name~'4')",
     ),
-    "tenants, page 10 of plan team": (
-        "/admin/tenants?plan=team&page=10",
-        "/api/collections/tenants/records?perPage=50&page=10&sort=slug&filter=(plan='team')",
+    "tenants, page 5 of plan team": (
+        "/admin/tenants?plan=team&page=5",
+        "/api/collections/tenants/records?perPage=50&page=5&sort=slug&filter=(plan='team')",
     ),
     "one tenant": (
         "/admin/tenants/tenant-00042",
