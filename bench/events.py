@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import shutil
 import signal
@@ -360,6 +361,7 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> str:
     single, b, rec = r["single"], r["burst"], r["reconcile"]
     (rss0, threads0), (rss1, threads1) = r["idle_empty"], r["idle_full"]
     limiter = Settings().coolify_rate_limit_per_minute
+    floor = (math.ceil(b["calls"] / limiter) - 1) * 60.0
     return f"""Command: `.venv/bin/python bench/events.py --tenants {args.tenants} --burst {args.burst} --stacks {args.stacks}`
 
 Machine: {machine()}. Date: {datetime.now(UTC):%Y-%m-%d}. `cfa serve` as a subprocess with its default
@@ -378,8 +380,10 @@ Tenants are created through PocketBase's REST API with one requested telegram-bo
 
 Reading: the first Coolify call follows the realtime event, the dispatcher and the handler's reads and
 render (the tenant handler creates the stack record; the stack's own event provisions it). `running`
-includes the {args.start_delay:g} s start and the status poller's interval. The burst is bounded by the
-client's limiter ({limiter}/min, kept under Coolify's {args.rate_limit}): {limiter}/{args.rate_limit} = {limiter / args.rate_limit:.3f}× of the bound is the floor. All {r["stacks_total"]} stacks at start
+includes the {args.start_delay:g} s start and the status poller's interval. The burst is paced by the
+client's limiter ({limiter} calls in any 60 s, kept under Coolify's {args.rate_limit}/min): it lets a minute's budget go at once,
+so {b["calls"]} calls need at least {floor:.0f} s ({floor / b["bound"]:.3f}× of the bound); the rest is the calls' latency and the
+2 s starts. All {r["stacks_total"]} stacks at start
 made {r["fleet_calls"]} Coolify calls in all (the catch-up sweep re-reads every record; converged
 stacks need no call).
 """
