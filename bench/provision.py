@@ -216,10 +216,9 @@ ends when the start is queued (Coolify's own start time is not ours to measure).
 | our overhead (done − calls × latency) | {single["overhead_p50"] * ms:.0f} ms | {single["overhead_p95"] * ms:.0f} ms |
 
 Coolify calls per provision: {single["calls_per_provision"]:.1f}. Time spent waiting on the client's rate limiter: {single["limiter_wait"]:.1f} s.
-Target: overhead under 100 ms beyond Coolify's latency. The overhead includes ~17 PocketBase requests
-(intent, uuids, outcome, lock, audit events) and the loopback HTTP to the fake and its own request
-handling, which a real Coolify's latency would absorb; run-to-run spread on this shared 2-core machine
-was about ±15 ms.
+Target: overhead under 100 ms beyond Coolify's latency. The overhead includes the PocketBase requests
+(intent, uuids, capacity claim, outcome, lock, audit events) and the loopback HTTP to the fake and its
+own request handling, which a real Coolify's latency would absorb.
 
 **(b) {burst["tenants"]} tenants at once** (one client, one rate limiter)
 
