@@ -217,7 +217,7 @@ ends when the start is queued (Coolify's own start time is not ours to measure).
 
 Coolify calls per provision: {single["calls_per_provision"]:.1f}. Time spent waiting on the client's rate limiter: {single["limiter_wait"]:.1f} s.
 Target: overhead under 100 ms beyond Coolify's latency. The overhead includes the PocketBase requests
-(intent, uuids, capacity claim, outcome, lock, audit events) and the loopback HTTP to the fake and its
+(intent, uuids, outcome, lock, audit events; no capacity budget is set here) and the loopback HTTP to the fake and its
 own request handling, which a real Coolify's latency would absorb.
 
 **(b) {burst["tenants"]} tenants at once** (one client, one rate limiter)
