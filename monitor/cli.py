@@ -123,7 +123,13 @@ def silence(db: Database, settings: Settings, args: argparse.Namespace, out: Tex
         raise InvalidInput("--for", str(err)) from None
     if not 0 < duration <= 30 * 86400:
         raise InvalidInput("--for", "must be between 1 second and 30 days")
-    if not args.unchecked:
+    if args.unchecked:
+        pass
+    elif settings.pocketbase_url is None:
+        # Like `monitor run`, which reads tenants from PocketBase only when one is configured: never
+        # start an embedded PocketBase just to check a name.
+        sys.stderr.write("cfa monitor: names not checked (CFA_POCKETBASE_URL is not set)\n")
+    else:
         asyncio.run(_check_names(settings, args.tenant, args.stack))
     created = SilenceStore(db).add(
         tenant=args.tenant,

@@ -110,6 +110,16 @@ def test_every_monitor_command_answers_json(known: PB, capsys: pytest.CaptureFix
     assert json.loads(capsys.readouterr().out) == {"id": created["id"], "lifted": True}
 
 
+def test_without_a_configured_pocketbase_silence_says_the_names_are_unchecked(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No CFA_POCKETBASE_URL: the monitor knows tenants only from container labels, so the names are not
+    checked (and no embedded PocketBase is started to check them); stderr says so."""
+    assert main(["silence", "--tenant", "acme", "--for", "1h"]) == 0
+    assert "names not checked" in capsys.readouterr().err
+    assert not (data_dir / "pocketbase").exists()
+
+
 def test_test_notify_without_urls_is_a_configuration_error(
     data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
