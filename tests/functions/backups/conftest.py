@@ -16,13 +16,14 @@ from pydantic import SecretStr
 from functions.context import Context
 from functions.operations.provision import ProvisionRequest, provision
 from functions.operations.tenants import create_tenant
-from shared.pocketbase.embedded import PocketBaseServer
-from tests.cli.conftest import Cfa, _runner
+from tests.cli.conftest import cfa
 from tests.docker_fixture import DockerEngine
 from tests.functions.conftest import ROUTER_KEY, ContextFactory
 
 PASSWORD = "restic-password-for-the-tests-0417"
 VOLUME = "openclaw-home"
+
+__all__ = ["cfa"]  # `cfa ARGS` in-process, as in tests/cli
 
 
 @pytest.fixture(scope="session")
@@ -106,14 +107,3 @@ def factory_for(
         return make_ctx(**{**backup_settings(repository, engine), **settings, **overrides})
 
     return make
-
-
-@pytest.fixture
-def cfa(
-    pocketbase: PocketBaseServer,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Cfa:
-    """``cfa ARGS`` in-process, as in tests/cli."""
-    return _runner(pocketbase, monkeypatch, capsys, tmp_path_factory)
