@@ -2,21 +2,56 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
+from functions.alerts import Alerter
+from functions.dispatch import Dispatcher
+from functions.runtime import Runtime
+from functions.serve import route_event
+from shared.catalog import load_catalog
+from shared.coolify.client import CoolifyClient
+from shared.pocketbase.client import PocketBase
 from shared.pocketbase.embedded import PocketBaseServer
+from shared.settings import Settings
 from tests.cli.conftest import served_coolify
-from tests.fakes.coolify import FakeCoolify
-from tests.functions.conftest import acme, make_ctx, templates_dir
+from tests.fakes.coolify import BASE_URL, DEFAULT_TOKEN, FakeCoolify
+from tests.functions.conftest import acme, make_ctx, make_settings, templates_dir
 from tests.monitor.support import Sink
 from tests.serve.harness import PB, Serve, serve_env
 
 __all__ = ["Sink", "acme", "make_ctx", "served_coolify", "templates_dir"]
 
 StartServe = Callable[..., Serve]
+
+
+@asynccontextmanager
+async def dispatching_runtime(
+    settings: Settings, pb: PocketBase, coolify_fake: FakeCoolify
+) -> AsyncIterator[tuple[Runtime, Dispatcher]]:
+    """The event functions' runtime in-process, as ``cfa serve`` wires it (its events go to a running
+    dispatcher with two workers); drained and closed on exit."""
+    coolify = CoolifyClient(BASE_URL, SecretStr(DEFAULT_TOKEN), transport=coolify_fake.transport())
+    rt = Runtime(
+        settings=settings,
+        pb=pb,
+        coolify=coolify,
+        catalog=load_catalog(settings.templates_dir),
+        alerter=Alerter(settings, retry_for=0),
+    )
+    dispatcher = Dispatcher(route_event(rt), concurrency=2, metrics=rt.metrics)
+    rt.submit = dispatcher.submit
+    dispatcher.start()
+    try:
+        yield rt, dispatcher
+    finally:
+        dispatcher.stop()
+        await dispatcher.drain(5)
+        await coolify.aclose()
 
 
 @pytest.fixture
@@ -65,3 +100,13 @@ def pbr(pocketbase: PocketBaseServer) -> Iterator[PB]:
     client = PB.superuser(pocketbase)
     yield client
     client.close()
+
+
+@pytest.fixture
+async def runtime(
+    pb: PocketBase, coolify_fake: FakeCoolify, sink: Sink
+) -> AsyncIterator[tuple[Runtime, Dispatcher]]:
+    """The in-process runtime the reconciler and rotation tests drive, alerting to ``sink``."""
+    settings = make_settings(apprise_urls=SecretStr(sink.url), actor="functions", provision_wait_seconds=60.0)
+    async with dispatching_runtime(settings, pb, coolify_fake) as wired:
+        yield wired

@@ -3,58 +3,21 @@ reported once each and never deleted."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
-
 import pytest
-from pydantic import SecretStr
 
-from functions.alerts import Alerter
 from functions.dispatch import Dispatcher
 from functions.operations.provision import ProvisionRequest, provision
 from functions.operations.suspend import suspend
 from functions.operations.tenants import create_tenant
 from functions.runtime import Runtime
-from functions.serve import route_event
 from functions.sources.reconciler import Reconciler
-from shared.catalog import load_catalog
-from shared.coolify.client import CoolifyClient
 from shared.pocketbase.client import PocketBase
 from tests.fakes.clock import FakeClock
-from tests.fakes.coolify import BASE_URL, DEFAULT_TOKEN, FakeCoolify
-from tests.functions.conftest import BOT_PARAMS, ContextFactory, make_settings, records
+from tests.fakes.coolify import FakeCoolify
+from tests.functions.conftest import BOT_PARAMS, ContextFactory, records
 from tests.monitor.support import Sink
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def sink() -> Any:
-    receiving = Sink()
-    yield receiving
-    receiving.stop()
-
-
-@pytest.fixture
-async def runtime(
-    pb: PocketBase, coolify_fake: FakeCoolify, sink: Sink
-) -> AsyncIterator[tuple[Runtime, Dispatcher]]:
-    settings = make_settings(apprise_urls=SecretStr(sink.url), actor="functions", provision_wait_seconds=60.0)
-    coolify = CoolifyClient(BASE_URL, SecretStr(DEFAULT_TOKEN), transport=coolify_fake.transport())
-    rt = Runtime(
-        settings=settings,
-        pb=pb,
-        coolify=coolify,
-        catalog=load_catalog(settings.templates_dir),
-        alerter=Alerter(settings, retry_for=0),
-    )
-    dispatcher = Dispatcher(route_event(rt), concurrency=2, metrics=rt.metrics)
-    rt.submit = dispatcher.submit
-    dispatcher.start()
-    yield rt, dispatcher
-    dispatcher.stop()
-    await dispatcher.drain(5)
-    await coolify.aclose()
 
 
 async def bot(make_ctx: ContextFactory, name: str) -> str:

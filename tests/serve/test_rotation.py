@@ -21,9 +21,6 @@ from tests.functions.conftest import ROUTER_KEY, ContextFactory, records
 from tests.functions.test_rotate_crash import Crash, CrashingCoolify, coolify_call
 from tests.serve.conftest import StartServe
 from tests.serve.harness import PB, tenant_record, wait_for
-from tests.serve.test_reconciler import runtime, sink
-
-__all__ = ["runtime", "sink"]
 
 TOKENS = ["OPENCLAW_GATEWAY_TOKEN", "OPENCLAW_HOOKS_TOKEN"]
 

@@ -12,29 +12,19 @@ from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from functions.alerts import Alerter
 from functions.dispatch import Dispatcher
 from functions.operations.provision import ProvisionRequest, provision
 from functions.runtime import Runtime
-from functions.serve import route_event
 from functions.sources.webhooks import MAX_BODY, receiver
-from shared.catalog import load_catalog
-from shared.coolify.client import CoolifyClient
 from shared.pocketbase.client import PocketBase
-from tests.fakes.coolify import BASE_URL, DEFAULT_TOKEN, FakeCoolify
+from tests.fakes.coolify import FakeCoolify
 from tests.functions.conftest import BOT_PARAMS, ContextFactory, make_settings
 from tests.monitor.support import Sink
+from tests.serve.conftest import dispatching_runtime
 
 pytestmark = pytest.mark.anyio
 
 TOKEN = "hook-token-for-tests-0123456789"
-
-
-@pytest.fixture
-def sink() -> Any:
-    receiving = Sink()
-    yield receiving
-    receiving.stop()
 
 
 @pytest.fixture
@@ -44,25 +34,12 @@ async def hooks(
     settings = make_settings(
         webhook_token=SecretStr(TOKEN), apprise_urls=SecretStr(sink.url), actor="functions"
     )
-    coolify = CoolifyClient(BASE_URL, SecretStr(DEFAULT_TOKEN), transport=coolify_fake.transport())
-    rt = Runtime(
-        settings=settings,
-        pb=pb,
-        coolify=coolify,
-        catalog=load_catalog(settings.templates_dir),
-        alerter=Alerter(settings, retry_for=0),
-    )
-    dispatcher = Dispatcher(route_event(rt), concurrency=2, metrics=rt.metrics)
-    rt.submit = dispatcher.submit
-    dispatcher.start()
-    app = Starlette(routes=[Route("/hooks/coolify/{token}", receiver(rt), methods=["POST"])])
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://functions.test"
-    ) as http:
-        yield http, dispatcher, rt
-    dispatcher.stop()
-    await dispatcher.drain(5)
-    await coolify.aclose()
+    async with dispatching_runtime(settings, pb, coolify_fake) as (rt, dispatcher):
+        app = Starlette(routes=[Route("/hooks/coolify/{token}", receiver(rt), methods=["POST"])])
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://functions.test"
+        ) as http:
+            yield http, dispatcher, rt
 
 
 async def post(http: httpx.AsyncClient, body: Any, token: str = TOKEN) -> httpx.Response:
