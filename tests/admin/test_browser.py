@@ -20,8 +20,9 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from shared.pocketbase.embedded import free_port
 from tests.fakes.coolify import FakeCoolify
+from tests.monitor.support import wait_until
 from tests.serve.conftest import StartServe
-from tests.serve.harness import PB, ROUTER_KEY, TELEGRAM, Serve, bot_request, tenant_record, wait_for
+from tests.serve.harness import PB, ROUTER_KEY, TELEGRAM, Serve, bot_request, tenant_record
 
 CHROMIUM = Path(os.environ.get("CFA_TEST_CHROMIUM", "/usr/bin/chromium"))
 OPERATOR = "ops@cloudfreedom.example"
@@ -209,7 +210,7 @@ def test_forged_missing_and_cross_site_requests_change_nothing(
     post is refused even carrying the real token. The stack keeps running."""
     record = tenant_record("acme", name=HOSTILE, requested_stacks=[bot_request("bot", system_prompt=HOSTILE)])
     tenant = pbr.create("tenants", record)
-    wait_for(lambda: (pbr.stack(tenant["id"], "bot") or {}).get("status") == "running", what="bot running")
+    wait_until(lambda: (pbr.stack(tenant["id"], "bot") or {}).get("status") == "running", what="bot running")
 
     anonymous = browser.new_page()
     anonymous.goto(f"{admin.url}/admin/tenants/acme")

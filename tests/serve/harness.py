@@ -7,34 +7,19 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
 from shared.pocketbase.embedded import PocketBaseServer, free_port
 from shared.settings import REPO_ROOT
 from tests.fakes.coolify import DEFAULT_TOKEN
+from tests.monitor.support import wait_until
 
-T = TypeVar("T")
 WEBHOOK_TOKEN = "test-webhook-token-0123456789abcdef"
 TELEGRAM = "123456789:AAservetokenservetokenservetokenser"
 ROUTER_KEY = "sk-serve-router-key-000000001"
-
-
-def wait_for(
-    predicate: Callable[[], T], *, timeout: float = 60.0, what: str = "", interval: float = 0.1
-) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 class PB:
@@ -145,7 +130,7 @@ class Serve:
             except httpx.HTTPError:
                 return False
 
-        wait_for(answers, timeout=timeout, what="cfa serve to be ready")
+        wait_until(answers, timeout=timeout, what="cfa serve to be ready")
         return self
 
     def log(self) -> str:

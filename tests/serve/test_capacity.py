@@ -5,8 +5,9 @@ failed once with the reason and one alert, and Coolify never gets its service.""
 from __future__ import annotations
 
 from tests.fakes.coolify import FakeCoolify
+from tests.monitor.support import wait_until
 from tests.serve.conftest import Sink, StartServe
-from tests.serve.harness import PB, bot_request, tenant_record, wait_for
+from tests.serve.harness import PB, bot_request, tenant_record
 
 ROOM_FOR_ONE_BOT = {
     "CFA_CAPACITY": '{"default": {"cpus": 0.25, "memory": "400M", "disk": "0"}}',
@@ -28,7 +29,7 @@ def test_two_replicas_never_both_take_the_last_room(
         done = len(stacks) == 2 and {str(s["status"]) for s in stacks} == {"running", "failed"}
         return stacks if done else None
 
-    stacks = wait_for(settled, what="one stack running and one failed")
+    stacks = wait_until(settled, what="one stack running and one failed")
     assert stacks is not None
     (failed,) = [s for s in stacks if s["status"] == "failed"]
     (running,) = [s for s in stacks if s["status"] == "running"]
@@ -36,7 +37,7 @@ def test_two_replicas_never_both_take_the_last_room(
     assert "cpu needs 0.25 CPUs, 0 CPUs free of 0.25 CPUs" in str(failed["last_error"])
     assert running["server_uuid"] == fake.servers[0].uuid and failed["reserved"] is None
     assert len(fake.calls_to("POST", r"/api/v1/services$")) == 1
-    wait_for(lambda: sink.matching("failed"), what="the alert")
+    wait_until(lambda: sink.matching("failed"), what="the alert")
     (alert,) = sink.matching("failed")
     assert "runbooks/capacity-exceeded.md" in str(alert)
     assert len(pbr.audit("functions.gave_up")) == 1

@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from tests.fakes.coolify import FakeCoolify
+from tests.monitor.support import wait_until
 from tests.serve.conftest import Sink, StartServe
-from tests.serve.harness import PB, ROUTER_KEY, TELEGRAM, bot_request, tenant_record, wait_for
+from tests.serve.harness import PB, ROUTER_KEY, TELEGRAM, bot_request, tenant_record
 
 
 def stack_in(pbr: PB, tenant_id: str, name: str, status: str, **fields: Any) -> dict[str, Any]:
@@ -17,7 +18,7 @@ def stack_in(pbr: PB, tenant_id: str, name: str, status: str, **fields: Any) -> 
             return stack
         return None
 
-    found = wait_for(matches, what=f"stack {name} {status}")
+    found = wait_until(matches, what=f"stack {name} {status}")
     assert found is not None
     return found
 
@@ -100,7 +101,9 @@ def test_a_stack_record_follows_its_desired_state(
 
     pbr.update("stacks", record["id"], {"desired_state": "deleted"})
     stack_in(pbr, tenant["id"], "bot", "deleted", coolify_service_uuid="")
-    wait_for(lambda: pbr.get("tenants", tenant["id"])["coolify_project_uuid"] == "", what="the project gone")
+    wait_until(
+        lambda: pbr.get("tenants", tenant["id"])["coolify_project_uuid"] == "", what="the project gone"
+    )
     assert not fake.state.projects
     assert [d.delete_volumes for d in fake.deletions] == [False]
 
@@ -155,11 +158,11 @@ def test_a_plan_change_redeploys_under_the_new_limits_and_a_misfit_changes_nothi
     stack_in(pbr, tenant["id"], "chat", "running")
     writes = len(fake.write_calls)
     pbr.update("tenants", tenant["id"], {"plan": "starter"})
-    refused = wait_for(
+    refused = wait_until(
         lambda: pbr.get("tenants", tenant["id"])["last_error"], what="the refusal on the tenant"
     )
     assert "template llm-workspace needs plan team" in refused
-    wait_for(
+    wait_until(
         lambda: sink.matching("tenant acme: its record asks for something the platform refuses"),
         what="the alert",
     )
@@ -188,8 +191,8 @@ def test_a_stack_that_cannot_work_fails_once_with_one_alert(
     )
     failed = stack_in(pbr, tenant["id"], "bot", "failed")
     assert "history_turns" in failed["last_error"] and "at most 50" in failed["last_error"]
-    wait_for(lambda: sink.matching("provision of acme/bot failed"), what="the alert")
-    wait_for(lambda: len(pbr.audit("functions.gave_up")) == 1, what="the give-up audit")
+    wait_until(lambda: sink.matching("provision of acme/bot failed"), what="the alert")
+    wait_until(lambda: len(pbr.audit("functions.gave_up")) == 1, what="the give-up audit")
     pbr.update("stacks", record["id"], {"fqdn": ""})  # a write that changes nothing that matters: no retry
     pbr.update("stacks", record["id"], {"params": {"history_turns": 5}})
     stack_in(pbr, tenant["id"], "bot", "running")

@@ -15,8 +15,9 @@ import pytest
 
 from shared.pocketbase.embedded import PocketBaseServer, start_server
 from tests.fakes.coolify import FakeCoolify
+from tests.monitor.support import wait_until
 from tests.serve.conftest import StartServe
-from tests.serve.harness import PB, bot_request, tenant_record, wait_for
+from tests.serve.harness import PB, bot_request, tenant_record
 from tests.serve.proxy import CuttableProxy
 
 # Every audit event of a provision from a tenant record, in order (the secrets arrive with the request).
@@ -57,7 +58,7 @@ def test_a_crash_at_any_step_converges_to_one_of_each(
     first.process.wait(timeout=60)
     assert first.process.returncode == -signal.SIGKILL
     start_serve().ready()
-    wait_for(lambda: all_running(pbr, 1), what="the stack to converge")
+    wait_until(lambda: all_running(pbr, 1), what="the stack to converge")
     assert_one_each(fake, ["acme"])
 
 
@@ -74,7 +75,7 @@ def test_records_written_while_pocketbase_restarts_are_handled(
     start_serve().ready()
     port = int(pocketbase.url.rsplit(":", 1)[1])
     os.kill(pocketbase.pid, signal.SIGTERM)
-    wait_for(
+    wait_until(
         lambda: not Path(f"/proc/{pocketbase.pid}").exists() or _zombie(pocketbase.pid),
         what="PocketBase to stop",
     )
@@ -83,7 +84,7 @@ def test_records_written_while_pocketbase_restarts_are_handled(
         pbr.login()
         for slug in ("acme", "globex"):
             pbr.create("tenants", tenant_record(slug, requested_stacks=[bot_request()]))
-        wait_for(lambda: all_running(pbr, 2), timeout=90, what="both tenants' stacks")
+        wait_until(lambda: all_running(pbr, 2), timeout=90, what="both tenants' stacks")
         assert_one_each(fake, ["acme", "globex"])
     finally:
         restarted.terminate()
@@ -115,12 +116,12 @@ def test_events_keep_arriving_past_the_superuser_token_expiry(
         time.sleep(12)
         pbr.login()
         pbr.create("tenants", tenant_record("acme", requested_stacks=[bot_request()]))
-        wait_for(lambda: all_running(pbr, 1), what="acme's stack")
+        wait_until(lambda: all_running(pbr, 1), what="acme's stack")
         time.sleep(11)
         proxy.cut()  # the reconnect must subscribe with a fresh token
         pbr.login()
         pbr.create("tenants", tenant_record("globex", requested_stacks=[bot_request()]))
-        wait_for(lambda: all_running(pbr, 2), what="globex's stack")
+        wait_until(lambda: all_running(pbr, 2), what="globex's stack")
     assert_one_each(fake, ["acme", "globex"])
     unproven = [e for e in serve.events() if e.get("reason") == "SubscriptionUnproven"]
     assert unproven == []
@@ -141,7 +142,7 @@ def test_a_stream_dropped_by_the_server_is_resumed_and_nothing_is_missed(
         time.sleep(2)
         assert pbr.records("stacks") == []  # nothing could have been handled yet
         proxy.refusing = False
-        wait_for(lambda: all_running(pbr, 1), timeout=90, what="acme's stack after the reconnect")
+        wait_until(lambda: all_running(pbr, 1), timeout=90, what="acme's stack after the reconnect")
         assert_one_each(fake, ["acme"])
         assert any(e.get("event") == "realtime.caught_up" and e.get("records", 0) > 0 for e in serve.events())
 
@@ -157,7 +158,7 @@ def test_two_replicas_provision_each_stack_exactly_once(
     tenants = [f"tenant-{n:02d}" for n in range(20)]
     for slug in tenants:
         pbr.create("tenants", tenant_record(slug, requested_stacks=[bot_request()]))
-    wait_for(lambda: all_running(pbr, 20), timeout=180, what="20 stacks running")
+    wait_until(lambda: all_running(pbr, 20), timeout=180, what="20 stacks running")
     assert_one_each(fake, tenants)
     assert all(s.starts == 1 and s.restarts == 0 for s in fake.state.services.values())
 
@@ -173,7 +174,7 @@ def test_a_burst_of_100_tenants_converges_within_the_rate_limit(
     tenants = [f"burst-{n:03d}" for n in range(100)]
     for slug in tenants:
         pbr.create("tenants", tenant_record(slug, requested_stacks=[bot_request()]))
-    wait_for(lambda: all_running(pbr, 100), timeout=300, what="100 stacks running")
+    wait_until(lambda: all_running(pbr, 100), timeout=300, what="100 stacks running")
     assert_one_each(fake, tenants)
     assert [c for c in fake.calls if c.status == 429] == []
 
@@ -189,14 +190,14 @@ def test_sigterm_finishes_in_flight_work_releases_locks_and_exits_0(
     tenants = [f"tenant-{n:02d}" for n in range(10)]
     for slug in tenants:
         pbr.create("tenants", tenant_record(slug, requested_stacks=[bot_request()]))
-    wait_for(lambda: fake.calls_to("POST", r"/api/v1/services$"), what="the first service create")
+    wait_until(lambda: fake.calls_to("POST", r"/api/v1/services$"), what="the first service create")
     assert serve.stop() == 0
     assert pbr.records("operation_locks") == []
     stopped = {e.get("event") for e in serve.events()}
     assert {"serve.stopping", "serve.stopped"} <= stopped
     fake.latency = 0.0
     start_serve().ready()
-    wait_for(lambda: all_running(pbr, 10), timeout=120, what="the rest after a restart")
+    wait_until(lambda: all_running(pbr, 10), timeout=120, what="the rest after a restart")
     assert_one_each(fake, tenants)
 
 
@@ -207,7 +208,7 @@ def test_health_readiness_and_metrics(
     outcomes and latency, queue depth, reconnects and reconcile findings."""
     serve = start_serve().ready()
     pbr.create("tenants", tenant_record("acme", requested_stacks=[bot_request()]))
-    wait_for(lambda: all_running(pbr, 1), what="acme's stack")
+    wait_until(lambda: all_running(pbr, 1), what="acme's stack")
     assert httpx.get(f"{serve.url}/healthz").json() == {"status": "ok"}
     ready: dict[str, Any] = httpx.get(f"{serve.url}/readyz").json()
     assert ready == {"ready": True, "realtime": True, "coolify": True, "stopping": False}

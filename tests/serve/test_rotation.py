@@ -19,8 +19,9 @@ from tests.cli.conftest import CfaProcess, cfa_environment
 from tests.fakes.coolify import FakeCoolify
 from tests.functions.conftest import ROUTER_KEY, ContextFactory, records
 from tests.functions.test_rotate_crash import Crash, CrashingCoolify, coolify_call
+from tests.monitor.support import wait_until
 from tests.serve.conftest import StartServe
-from tests.serve.harness import PB, tenant_record, wait_for
+from tests.serve.harness import PB, tenant_record
 
 TOKENS = ["OPENCLAW_GATEWAY_TOKEN", "OPENCLAW_HOOKS_TOKEN"]
 
@@ -76,7 +77,9 @@ def test_a_killed_cfa_rotate_is_finished_by_cfa_serve(
     start_serve().ready()
     requested = {"template": "openclaw-agent", "name": "agent", "params": {"router_api_key": ROUTER_KEY}}
     tenant = pbr.create("tenants", tenant_record("acme", requested_stacks=[requested]))
-    wait_for(lambda: (s := pbr.stack(tenant["id"], "agent")) and s["status"] == "running", what="acme/agent")
+    wait_until(
+        lambda: (s := pbr.stack(tenant["id"], "agent")) and s["status"] == "running", what="acme/agent"
+    )
     before = pbr.records("stack_secrets")[0]["values"]
 
     cli = CfaProcess(cfa_environment(pocketbase, str(tmp_path / "cli-data"), url))
@@ -87,7 +90,7 @@ def test_a_killed_cfa_rotate_is_finished_by_cfa_serve(
         stack = pbr.stack(tenant["id"], "agent") or {}
         return stack.get("status") == "running" and stack.get("rotation_pending") is None
 
-    wait_for(finished, timeout=90, what="cfa serve to finish the rotation")
+    wait_until(finished, timeout=90, what="cfa serve to finish the rotation")
     stored = pbr.records("stack_secrets")[0]["values"]
     stack = pbr.stack(tenant["id"], "agent")
     assert stack is not None

@@ -8,8 +8,9 @@ import json
 import httpx
 
 from tests.fakes.coolify import FakeCoolify
+from tests.monitor.support import wait_until
 from tests.serve.conftest import StartServe
-from tests.serve.harness import PB, ROUTER_KEY, TELEGRAM, tenant_record, wait_for
+from tests.serve.harness import PB, ROUTER_KEY, TELEGRAM, tenant_record
 
 INBOX_TOKEN = "987654321:AAinboxtokeninboxtokeninboxtokeninb"
 PARAMS_KEY = "sk-written-into-params-00000001"
@@ -28,12 +29,12 @@ def test_no_secret_leaks_by_any_way_in(
         "params": {"telegram_token": TELEGRAM, "router_api_key": ROUTER_KEY},
     }
     tenant = pbr.create("tenants", tenant_record("acme", requested_stacks=[requested]))
-    wait_for(lambda: (s := pbr.stack(tenant["id"], "bot")) and s["status"] == "running", what="acme/bot")
+    wait_until(lambda: (s := pbr.stack(tenant["id"], "bot")) and s["status"] == "running", what="acme/bot")
 
     writer.create(
         "secret_inputs", {"tenant": "acme", "stack": "bot", "values": {"telegram_token": INBOX_TOKEN}}
     )
-    wait_for(
+    wait_until(
         lambda: pbr.records("secret_inputs") == [] and len(pbr.audit("secrets.received")) == 2,
         what="the inbox moved",
     )
@@ -48,10 +49,10 @@ def test_no_secret_leaks_by_any_way_in(
             "params": {"telegram_token": TELEGRAM, "router_api_key": PARAMS_KEY},
         },
     )
-    wait_for(lambda: pbr.get("stacks", other["id"])["status"] == "running", what="acme/other")
+    wait_until(lambda: pbr.get("stacks", other["id"])["status"] == "running", what="acme/other")
     bot = pbr.stack(tenant["id"], "bot")
     assert bot is not None
-    wait_for(
+    wait_until(
         lambda: fake.env_values(bot["coolify_service_uuid"]).get("TELEGRAM_BOT_TOKEN") == INBOX_TOKEN,
         what="the new token in Coolify",
     )
