@@ -9,15 +9,12 @@ way. With no Apprise URL configured, alerts are only logged. Nothing here raises
 from __future__ import annotations
 
 import asyncio
-import logging
-import re
-import warnings
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from shared import redaction
-from shared.errors import ConfigurationError
 from shared.logging import get_logger
+from shared.notify import build_apprise, split_urls
 from shared.settings import Settings
 
 log = get_logger()
@@ -61,16 +58,14 @@ class Alerter:
         self.runbook_base = settings.runbook_base_url.rstrip("/") + "/"
         self.timeout = timeout
         self.retry_for = retry_for
-        urls = (
-            [u for u in re.split(r"[\s,]+", settings.apprise_urls.get_secret_value().strip()) if u]
-            if settings.apprise_urls
-            else []
-        )
+        urls = split_urls(settings.apprise_urls.get_secret_value()) if settings.apprise_urls else []
         self._apprise: Any = None
         self.sent: list[Alert] = []  # what was handed to Apprise and accepted (tests, /metrics)
         self._tasks: set[asyncio.Task[None]] = set()
         if urls or settings.apprise_config:
-            self._apprise = _build(urls, str(settings.apprise_config) if settings.apprise_config else None)
+            self._apprise = build_apprise(
+                urls, str(settings.apprise_config) if settings.apprise_config else None
+            )
 
     def link(self, runbook: str) -> str:
         return f"{self.runbook_base}runbooks/{runbook}.md"
@@ -121,28 +116,3 @@ class Alerter:
         """Wait (a while) for queued deliveries, e.g. before the process exits."""
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=within)
-
-
-def _build(urls: list[str], config_path: str | None) -> Any:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import apprise
-
-        logging.getLogger("apprise").addHandler(logging.NullHandler())
-        logging.getLogger("apprise").propagate = False
-        redaction.register(*urls)
-        instance = apprise.Apprise()
-        for position, url in enumerate(urls, start=1):
-            if not instance.add(url, tag=["critical", "warning", "resolved"]):
-                raise ConfigurationError(
-                    f"Apprise URL number {position} in CFA_APPRISE_URLS is not valid",
-                    advice="check its scheme and format (https://github.com/caronc/apprise/wiki)",
-                )
-        if config_path is not None:
-            config = apprise.AppriseConfig()
-            if not config.add(config_path):
-                raise ConfigurationError(
-                    f"the Apprise config {config_path} cannot be read", advice="check CFA_APPRISE_CONFIG"
-                )
-            instance.add(config)
-    return instance
