@@ -15,10 +15,11 @@ works on a tenant whose lock another process may already have taken over.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -163,6 +164,30 @@ class HeldLock:
     async def release(self) -> None:
         if not self.lost:
             await self.pb.delete_record("operation_locks", self.record_id)
+
+    @contextlib.asynccontextmanager
+    async def kept(self, lost: str) -> AsyncIterator[None]:
+        """Keep the lock for the block with a heartbeat, then release it (best effort). If it cannot be
+        kept (PocketBase unreachable for ``stale_after``), the block is cancelled and BusyError(``lost``)
+        raised: another process may take the lock over from then on."""
+        task = asyncio.current_task()
+        assert task is not None
+        heartbeat = asyncio.create_task(self.keep_alive(on_lost=task.cancel))
+        try:
+            yield
+        except asyncio.CancelledError:
+            if not self.lost:
+                raise
+            task.uncancel()
+            raise BusyError(
+                lost, advice="check PocketBase, then re-run the same command (it is safe)"
+            ) from None
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+            with contextlib.suppress(Exception):
+                await self.release()
 
 
 async def acquire_tenant_lock(

@@ -44,7 +44,7 @@ from shared.capacity import (
 )
 from shared.catalog import Template
 from shared.coolify.models import Server
-from shared.errors import AuthError, BusyError, CapacityError, CfaError, ConfigurationError
+from shared.errors import AuthError, CapacityError, CfaError, ConfigurationError
 from shared.logging import get_logger
 from shared.plans import Plan, get_plan
 from shared.reservations import reserved
@@ -192,25 +192,8 @@ async def capacity_lock(ctx: Context) -> AsyncIterator[None]:
                 "the capacity ledger", holder, waited
             ),
         )
-        task = asyncio.current_task()
-        assert task is not None
-        heartbeat = asyncio.create_task(lock.keep_alive(on_lost=task.cancel))
-        try:
+        async with lock.kept("lost the capacity lock: PocketBase could not be reached to keep it"):
             yield
-        except asyncio.CancelledError:
-            if not lock.lost:
-                raise
-            task.uncancel()
-            raise BusyError(
-                "lost the capacity lock: PocketBase could not be reached to keep it",
-                advice="check PocketBase, then re-run the same command (it is safe)",
-            ) from None
-        finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
-            with contextlib.suppress(Exception):
-                await lock.release()
 
 
 # --- check and claim: one stack ------------------------------------------------------------------------

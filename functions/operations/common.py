@@ -13,7 +13,7 @@ from functions.locks import acquire_tenant_lock
 from functions.operations.settle import TRANSITIONS, deadline_seconds, decide, settle
 from functions.records import Stack, Tenant
 from shared.coolify.models import ServiceStatus
-from shared.errors import BusyError, CfaError, NotConvergedError, NotFoundError, StackFailedError
+from shared.errors import CfaError, NotConvergedError, NotFoundError, StackFailedError
 from shared.logging import get_logger
 from shared.naming import is_valid_name
 
@@ -89,27 +89,15 @@ async def _pocketbase_lock(ctx: Context, tenant: str, operation: str) -> AsyncIt
         wait=ctx.lock_wait,
         on_wait=lambda holder, waited: ctx.progress.waiting_for_lock(tenant, holder, waited),
     )
-    task = asyncio.current_task()
-    assert task is not None
-    heartbeat = asyncio.create_task(lock.keep_alive(on_lost=task.cancel))
-    held = _HELD.set(_HELD.get() | {tenant})
-    try:
-        yield
-    except asyncio.CancelledError:
-        if not lock.lost:
-            raise
-        task.uncancel()
-        raise BusyError(
-            f"lost the lock of tenant {tenant}: PocketBase could not be reached to keep it",
-            advice="check PocketBase, then re-run the same command (it is safe)",
-        ) from None
-    finally:
-        _HELD.reset(held)
-        heartbeat.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await heartbeat
-        with contextlib.suppress(Exception):
-            await asyncio.gather(lock.release(), ctx.store.flush())
+    async with lock.kept(f"lost the lock of tenant {tenant}: PocketBase could not be reached to keep it"):
+        held = _HELD.set(_HELD.get() | {tenant})
+        try:
+            yield
+        finally:
+            _HELD.reset(held)
+            # The operation's audit events reach PocketBase before another may take the tenant.
+            with contextlib.suppress(Exception):
+                await ctx.store.flush()
 
 
 async def observe(ctx: Context, service_uuid: str) -> ServiceStatus | None:
