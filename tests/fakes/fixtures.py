@@ -61,8 +61,11 @@ def coolify_clock() -> FakeClock:
 
 @pytest.fixture
 def coolify_fake(coolify_clock: FakeClock) -> Iterator[FakeCoolify]:
-    """A fresh fake on a manual clock; fails the test if spec violations are left at teardown."""
-    fake = FakeCoolify(clock=coolify_clock, seed=7)
+    """A fresh fake on a manual clock; fails the test if spec violations are left at teardown.
+
+    Its uuids are not seeded: stacks' volumes on the shared Docker engine are named after them, and a
+    test run at the same time elsewhere must never make (and clean up) the same volume."""
+    fake = FakeCoolify(clock=coolify_clock, seed=None)
     yield fake
     fake.assert_no_spec_violations()
 
