@@ -112,12 +112,36 @@ def read_volumes(client: Any, volumes: dict[str, str], image: str, write: Callab
     binds = {docker: {"bind": f"{MOUNT_ROOT}/{name}", "mode": "ro"} for name, docker in volumes.items()}
     container = _holder(client, image, binds, "backup-read")
     try:
-        with docker_errors("reading the volumes"):
-            stream, _stat = client.get_archive(container, MOUNT_ROOT, chunk_size=_CHUNK)
-            for chunk in stream:
+        with docker_errors("reading the volumes"), contextlib.closing(_archive(client, container)) as answer:
+            for chunk in answer.iter_content(_CHUNK, decode_unicode=False):
                 write(chunk)
     finally:
         _remove_container(client, container)
+
+
+def _archive(client: Any, container: str) -> Any:
+    """``GET /containers/{id}/archive`` of MOUNT_ROOT as a streamed response the caller closes.
+
+    Not docker-py's ``get_archive``: its generator keeps an unfinished response open, and then the
+    engine does not remove the container (the removal waits out the client's timeout) and the
+    connection is left to the garbage collector."""
+    import docker.errors
+    import requests
+
+    answer = client.get(
+        f"{client.base_url}/v{client.api_version}/containers/{container}/archive",
+        params={"path": MOUNT_ROOT},
+        stream=True,
+        timeout=client.timeout,
+    )
+    try:
+        answer.raise_for_status()
+    except requests.HTTPError as err:
+        try:
+            docker.errors.create_api_error_from_http_exception(err)  # raises NotFound, APIError, …
+        finally:
+            answer.close()
+    return answer
 
 
 def create_staging(client: Any, name: str) -> None:
