@@ -52,6 +52,7 @@ VARIANTS = [
     ("llm-workspace", {}),
     ("llm-workspace", {"gateway": "litellm"}),
 ]
+VARIANT_IDS = [f"{n}-{'-'.join(v.values()) or 'default'}" for n, v in VARIANTS]
 
 
 async def deployed(
@@ -122,9 +123,7 @@ async def test_magic_variable_syntax_arrives_literally_and_opens_nothing(
     assert not [key for key in coolify_fake.env_values(uuid) if key.startswith("SERVICE_")]
 
 
-@pytest.mark.parametrize(
-    ("name", "variant"), VARIANTS, ids=[f"{n}-{'-'.join(v.values()) or 'default'}" for n, v in VARIANTS]
-)
+@pytest.mark.parametrize(("name", "variant"), VARIANTS, ids=VARIANT_IDS)
 async def test_each_container_gets_the_secrets_unchanged(
     coolify_client: httpx.AsyncClient,
     coolify_fake: FakeCoolify,
@@ -142,16 +141,7 @@ async def test_each_container_gets_the_secrets_unchanged(
                 assert seen[key] == secrets[key], f"{service_name}: {key}"
 
 
-@pytest.mark.parametrize(
-    ("name", "variant"),
-    [
-        ("telegram-bot", {}),
-        ("openclaw-agent", {}),
-        ("llm-workspace", {}),
-        ("llm-workspace", {"gateway": "litellm"}),
-    ],
-    ids=["telegram-bot", "openclaw-agent", "llm-workspace-router", "llm-workspace-litellm"],
-)
+@pytest.mark.parametrize(("name", "variant"), VARIANTS, ids=VARIANT_IDS)
 async def test_no_secret_is_written_into_the_deployed_compose(
     coolify_client: httpx.AsyncClient,
     coolify_fake: FakeCoolify,
